@@ -1,0 +1,74 @@
+"""lrplugins: exact learning-rate schedules and a plateau monitor, with thin framework adapters.
+
+``import lrplugins as lrp`` gives the framework-agnostic core. A schedule is an immutable value whose
+``s(step)`` is the multiplier of each parameter group's base learning rate at optimizer update
+``step``; the adapters (``lrplugins.torch``, ``lrplugins.lightning``, ``lrplugins.keras``,
+``lrplugins.huggingface``) apply ``base_lr * schedule(step) * plateau.scale`` inside each framework.
+
+>>> import lrplugins as lrp
+>>> s = lrp.cosine(total_steps=1000, warmup_steps="5%", final=0.1)
+>>> s(0), s(50), s(1000)
+(0.0, 1.0, 0.1)
+"""
+
+from ._schedules import (
+    Duration,
+    PiecewiseConstant,
+    Schedule,
+    UnboundScheduleError,
+    constant,
+    cosine,
+    cosine_restarts,
+    custom,
+    cyclic,
+    exponential,
+    from_config,
+    interpolate,
+    inverse_sqrt,
+    inverse_time,
+    linear,
+    load,
+    multistep,
+    one_cycle,
+    piecewise,
+    polynomial,
+    product,
+    scaled,
+    sequence,
+    wsd,
+)
+
+try:  # the plateau monitor lands separately; keep the core importable meanwhile
+    from ._plateau import Plateau
+except ImportError:  # pragma: no cover
+    pass
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Duration",
+    "PiecewiseConstant",
+    "Plateau",
+    "Schedule",
+    "UnboundScheduleError",
+    "constant",
+    "cosine",
+    "cosine_restarts",
+    "custom",
+    "cyclic",
+    "exponential",
+    "from_config",
+    "interpolate",
+    "inverse_sqrt",
+    "inverse_time",
+    "linear",
+    "load",
+    "multistep",
+    "one_cycle",
+    "piecewise",
+    "polynomial",
+    "product",
+    "scaled",
+    "sequence",
+    "wsd",
+]
