@@ -82,6 +82,8 @@ class _Ctx:
 
     def done(self) -> None:
         if self.missing:
+            if "total_steps" in self.missing:  # the bare entry already says it all
+                self.missing = [m for m in self.missing if not m.startswith("total_steps (")]
             raise _Unbound(self.missing)
 
 
