@@ -38,7 +38,12 @@ class MathOps:
     sqrt = staticmethod(math.sqrt)
     floor = staticmethod(math.floor)
     log = staticmethod(math.log)
-    power = staticmethod(math.pow)
+    @staticmethod
+    def power(a: float, b: float) -> float:
+        try:
+            return math.pow(a, b)
+        except OverflowError:  # numpy and keras give inf here too
+            return math.inf
 
 
 MATH = MathOps()

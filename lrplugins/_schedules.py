@@ -521,11 +521,13 @@ class cosine_restarts(Schedule):  # noqa: N801
         w = ctx.steps("warmup_steps", self.warmup_steps)
         ctx.done()
         m = float(self.cycle_mult)
-        return (w, float(c), m, math.log(m) if m > 1.0 else 0.0, float(self.final), float(self.decay))
+        log_m = math.log(m) if m > 1.0 else 0.0
+        i_cap = float(max(0, math.floor((69.0 - math.log(c)) / log_m))) if m > 1.0 else 0.0
+        return (w, float(c), m, log_m, i_cap, float(self.final), float(self.decay))
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
-        w, c, m, log_m, final, decay = p
+        w, c, m, log_m, i_cap, final, decay = p
         u = xp.maximum(t - w, 0.0)
         if m == 1.0:
             i = xp.floor(u / c)
@@ -533,11 +535,12 @@ class cosine_restarts(Schedule):  # noqa: N801
             length = c
         else:
             # cycle index from the geometric series, corrected by one either way so that float
-            # rounding in log() never misplaces a restart that falls exactly on an integer step
-            i = xp.floor(xp.log(1.0 + u * (m - 1.0) / c) / log_m)
-            i = xp.maximum(i, 0.0)
+            # rounding in log() never misplaces a restart that falls exactly on an integer step;
+            # capped where cycles grow past 1e30 steps, so nothing overflows
+            i = xp.floor(xp.minimum(xp.log(1.0 + u * (m - 1.0) / c) / log_m, i_cap))
             i = xp.where(u < c * (xp.power(m, i) - 1.0) / (m - 1.0), xp.maximum(i - 1.0, 0.0), i)
             i = xp.where(u >= c * (xp.power(m, i + 1.0) - 1.0) / (m - 1.0), i + 1.0, i)
+            i = xp.minimum(i, i_cap)
             start = c * (xp.power(m, i) - 1.0) / (m - 1.0)
             length = c * xp.power(m, i)
         q = xp.clip((u - start) / length, 0.0, 1.0)
@@ -1173,7 +1176,7 @@ class interpolate(Schedule):  # noqa: N801
             prog = xp.clip((t - a) / length, 0.0, 1.0)
             if cos:
                 prog = 0.5 * (1.0 - xp.cos(_PI * prog))
-            out = xp.where(t > a, va + (vb - va) * prog, out)
+            out = xp.where(t > a, va * (1.0 - prog) + vb * prog, out)  # exact at both knots
         return out
 
 

@@ -1,0 +1,168 @@
+"""Property tests over random valid schedules of every kind (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lrplugins as lrp
+from strategies import (
+    leaves,
+    linear_s,
+    one_cycle_s,
+    polynomial_s,
+    schedules,
+    steps,
+    warmup_cosine,
+    wsd_s,
+)
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# shapes whose multiplier never exceeds 1 by construction
+UNIT_KINDS = {
+    "constant", "linear", "cosine", "cosine_restarts", "polynomial", "exponential",
+    "inverse_sqrt", "inverse_time", "one_cycle", "cyclic", "wsd",
+}  # fmt: skip
+
+
+def _upper_bound(s: lrp.Schedule) -> float:
+    if s.kind in UNIT_KINDS:
+        return 1.0
+    if s.kind == "multistep":
+        return max(1.0, s.gamma ** len(s.milestones))
+    if s.kind == "piecewise":
+        return max(s.levels)
+    if s.kind == "interpolate":
+        return max(m for _, m in s.knots)
+    if s.kind == "scaled":
+        return s.factor * _upper_bound(s.schedule)
+    if s.kind == "product":
+        return math.prod(_upper_bound(c) for c in s.schedules)
+    if s.kind == "sequence":
+        return max(_upper_bound(c) for c in s.schedules)
+    raise AssertionError(s.kind)
+
+
+@SETTINGS
+@given(schedules, st.lists(steps, min_size=1, max_size=50))
+def test_values_are_finite_non_negative_and_bounded(s, ts):
+    bound = _upper_bound(s) * (1 + 1e-12) + 1e-12
+    for t in ts:
+        x = s(t)
+        assert type(x) is float
+        assert math.isfinite(x) and 0.0 <= x <= bound, (s, t, x)
+
+
+@SETTINGS
+@given(schedules, st.lists(steps, min_size=0, max_size=200))
+def test_values_equals_call(s, ts):
+    arr = s.values(np.asarray(ts, dtype=np.int64))
+    assert arr.dtype == np.float64 and arr.shape == (len(ts),)
+    expected = np.array([s(t) for t in ts], dtype=np.float64)
+    np.testing.assert_allclose(arr, expected, rtol=1e-12, atol=1e-12)
+    as_list = s.values(ts)
+    assert isinstance(as_list, list)
+    np.testing.assert_allclose(as_list, expected, rtol=1e-12, atol=1e-12)
+
+
+@SETTINGS
+@given(schedules)
+def test_config_round_trip_through_json(s):
+    cfg = json.loads(json.dumps(s.to_config(), allow_nan=False))
+    back = lrp.from_config(cfg)
+    assert back == s and hash(back) == hash(s)
+    ts = np.arange(0, 3_000, 7)
+    np.testing.assert_array_equal(back.values(ts), s.values(ts))
+
+
+@SETTINGS
+@given(schedules)
+def test_pickle_round_trip(s):
+    back = pickle.loads(pickle.dumps(s))
+    assert back == s and hash(back) == hash(s) and repr(back) == repr(s)
+    assert back(123) == s(123)
+
+
+@SETTINGS
+@given(
+    st.integers(1, 100_000),
+    st.integers(1, 1_000),
+    st.sampled_from(["0%", "5%", "12.5%", "33.3%", "100%", "0ep", "1ep", "0.5ep", "2ep"]),
+)
+def test_bind_is_idempotent_and_resolves_like_explicit_steps(total, spe, warmup):
+    num, unit = (warmup[:-1], "%") if warmup.endswith("%") else (warmup[:-2], "ep")
+    base = total if unit == "%" else spe
+    w = math.ceil(Fraction(num) * base / (100 if unit == "%" else 1))
+    s = lrp.constant(warmup_steps=warmup)
+    if w > total:  # an epoch-based warmup longer than the run is refused at bind time
+        with pytest.raises(ValueError, match=r"warmup_steps \(\d+\) must be <= total_steps"):
+            s.bind(total_steps=total, steps_per_epoch=spe)
+        return
+    b = s.bind(total_steps=total, steps_per_epoch=spe)
+    assert b.bind(total_steps=total, steps_per_epoch=spe) == b
+    explicit = lrp.constant(warmup_steps=w)
+    ts = np.arange(0, w + 3)
+    np.testing.assert_array_equal(b.values(ts), explicit.values(ts))
+
+
+@SETTINGS
+@given(leaves, st.integers(1, 10_000), st.integers(1, 100))
+def test_bind_never_changes_a_bound_schedule(s, total, spe):
+    assert s.is_bound
+    assert s.bind(total_steps=total, steps_per_epoch=spe) == s
+
+
+def _max_jump(s, n):
+    return float(np.max(np.abs(np.diff(s.values(np.arange(0, n + 20))))))
+
+
+@SETTINGS
+@given(st.one_of(warmup_cosine(), linear_s()))
+def test_cosine_and_linear_have_no_jumps(s):
+    # continuity in steps: no adjacent difference larger than the steepest slope of either phase
+    n = s._p[0]  # resolved warmup
+    total = s.total_steps
+    rise = (1.0 - getattr(s, "warmup_start", 0.0)) / max(n, 1)
+    fall = (1.0 - s.final) * (math.pi / 2 if s.kind == "cosine" else 1.0) / max(1, total - n)
+    start = getattr(s, "warmup_start", 0.0) if n else 1.0
+    assert s(0) == pytest.approx(start)
+    assert _max_jump(s, total) <= max(rise, fall) + 1e-12
+
+
+@SETTINGS
+@given(polynomial_s())
+def test_polynomial_decays_monotonically_after_warmup(s):
+    w = s._p[0]
+    vals = s.values(np.arange(w, s.total_steps + 20))
+    assert np.all(np.diff(vals) <= 1e-15)
+    assert vals[-1] == pytest.approx(s.final)
+
+
+@SETTINGS
+@given(wsd_s())
+def test_wsd_phases(s):
+    n = s.total_steps
+    vals = s.values(np.arange(0, n + 20))
+    w, stable_end = s._p[0], s._p[1]
+    assert np.all(vals[w:stable_end] == 1.0)
+    assert np.all(np.diff(vals[:w]) >= -1e-15)  # warmup rises
+    assert np.all(np.diff(vals[stable_end:]) <= 1e-15)  # decay falls
+    assert vals[n:] == pytest.approx(s.final)
+
+
+@SETTINGS
+@given(one_cycle_s())
+def test_one_cycle_peaks_at_one_and_holds_its_end(s):
+    n = s.total_steps
+    vals = s.values(np.arange(0, n + 20))
+    end = 1.0 / (s.div_factor * s.final_div_factor)
+    assert vals.max() <= 1.0 + 1e-12
+    assert vals[n - 1 :] == pytest.approx(end, rel=1e-9)
