@@ -12,6 +12,7 @@
 """
 
 from ._schedules import (
+    Phase,
     Duration,
     PiecewiseConstant,
     Schedule,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Duration",
+    "Phase",
     "PiecewiseConstant",
     "Plateau",
     "Schedule",

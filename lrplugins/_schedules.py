@@ -14,7 +14,7 @@ import math
 import operator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable, ClassVar, Iterable, Sequence, Union
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Sequence, Union
 
 from . import _validate as v
 from ._ops import MATH, numpy_ops
@@ -35,6 +35,14 @@ class UnboundScheduleError(RuntimeError):
     ``"Nep"`` duration. ``schedule.bind(total_steps=..., steps_per_epoch=...)`` returns a bound copy;
     the adapters bind from the trainer.
     """
+
+
+class Phase(NamedTuple):
+    """One phase of a schedule: its name and its steps ``[start, end)`` (``end=None``: forever)."""
+
+    name: str
+    start: int
+    end: int | None
 
 
 class _Unbound(Exception):
@@ -198,6 +206,33 @@ class Schedule:
             raise self._unbound_error()
         return self._formula(t, p, ops)
 
+    # -- introspection ------------------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        """The schedule's phases in order, as ``Phase(name, start, end)`` in optimizer steps.
+
+        ``end`` is the first step of the next phase, or ``None`` for the last phase, which runs
+        forever (most schedules hold their final value there).
+
+        >>> import lrplugins as lrp
+        >>> [tuple(ph) for ph in lrp.cosine(total_steps=100, warmup_steps=10).phases()]
+        [('warmup', 0, 10), ('cosine decay', 10, 100), ('hold', 100, None)]
+        """
+        p = self._p
+        if p is None:
+            raise self._unbound_error()
+        starts = [(name, math.ceil(start)) for name, start in self._phase_starts(p)]
+        # drop phases of zero length (e.g. a warmup that ends where the next phase ends too)
+        starts = [
+            ph for i, ph in enumerate(starts) if i + 1 == len(starts) or ph[1] < starts[i + 1][1]
+        ]
+        return [
+            Phase(name, start, starts[i + 1][1] if i + 1 < len(starts) else None)
+            for i, (name, start) in enumerate(starts)
+        ]
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        return [(self.kind, 0)]
+
     # -- binding ------------------------------------------------------------------------------
     @property
     def is_bound(self) -> bool:
@@ -312,6 +347,10 @@ def _warmup(t: Any, warmup: int, start: float) -> Any:
     return start + (1.0 - start) * (t / max(warmup, 1))
 
 
+def _warm(w: int) -> list[tuple[str, float]]:
+    return [("warmup", 0)] if w else []
+
+
 def _check_common(self: Any) -> None:
     """Checks for the ``total_steps`` and ``steps_per_epoch`` fields every leaf schedule has."""
     if self.total_steps is not None:
@@ -378,6 +417,9 @@ class constant(Schedule):  # noqa: N801 - the catalog uses function-style names
         (w,) = p
         return xp.where(t < w, t / max(w, 1), 1.0)
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        return [*_warm(p[0]), ("constant", p[0])]
+
 
 @_register("linear")
 @dataclass(frozen=True, repr=False)
@@ -421,6 +463,10 @@ class linear(Schedule):  # noqa: N801
         w, n, span, final = p
         decay = xp.maximum((n - t) / span, 0.0)
         return xp.where(t < w, t / max(w, 1), final + (1.0 - final) * decay)
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        w, n = p[0], p[1]
+        return [*_warm(w), ("linear decay", w), ("hold", n)]
 
 
 @_register("cosine")
@@ -473,6 +519,10 @@ class cosine(Schedule):  # noqa: N801
         prog = xp.clip((t - w) / span, 0.0, 1.0)
         decay = 0.5 * (1.0 + xp.cos(_PI * prog))
         return xp.where(t < w, _warmup(t, w, start), decay * (1.0 - final) + final)
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        w, span = p[0], p[2]
+        return [*_warm(w), ("cosine decay", w), ("hold", w + span)]
 
 
 @_register("cosine_restarts")
@@ -548,6 +598,15 @@ class cosine_restarts(Schedule):  # noqa: N801
         cyc = final + (1.0 - final) * peak * 0.5 * (1.0 + xp.cos(_PI * q))
         return xp.where(t < w, t / max(w, 1), cyc)
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        w, c, m = p[0], p[1], p[2]
+        out, start = [*_warm(w)], float(w)
+        for i in range(5):  # the first cycles; the pattern repeats
+            out.append((f"cycle {i}", start))
+            start += c * m**i
+        out.append(("more cycles", start))
+        return out
+
 
 @_register("polynomial")
 @dataclass(frozen=True, repr=False)
@@ -597,6 +656,10 @@ class polynomial(Schedule):  # noqa: N801
         remaining = 1.0 - xp.clip((t - w) / span, 0.0, 1.0)
         return xp.where(t < w, t / max(w, 1), (1.0 - final) * xp.power(remaining, power) + final)
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        w, span = p[0], p[1]
+        return [*_warm(w), ("polynomial decay", w), ("hold", w + span)]
+
 
 @_register("exponential")
 @dataclass(frozen=True, repr=False)
@@ -643,6 +706,9 @@ class exponential(Schedule):  # noqa: N801
         if staircase:
             e = xp.floor(e)
         return xp.power(rate, e)
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        return [("exponential decay", 0)]
 
 
 def _increasing(owner: str, name: str, steps: Sequence[int], *, lo: int = 0) -> None:
@@ -708,6 +774,9 @@ class multistep(Schedule):  # noqa: N801
             count = count + xp.where(t >= m, 1.0, 0.0)
         return xp.power(gamma, count) if ms else t * 0.0 + 1.0
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        return [("constant", 0), *((f"after milestone {i}", m) for i, m in enumerate(p[0]))]
+
 
 @_register("piecewise")
 @dataclass(frozen=True, repr=False)
@@ -766,6 +835,10 @@ class PiecewiseConstant(Schedule):
         for b, val in zip(bs, vals[1:]):
             out = xp.where(t > b, val, out)
         return out
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        # values[i] takes over one step after boundaries[i-1] (the boundary step keeps the old one)
+        return [("piece 0", 0), *((f"piece {i + 1}", b + 1) for i, b in enumerate(p[0]))]
 
 
 def piecewise(
@@ -831,6 +904,9 @@ class inverse_sqrt(Schedule):  # noqa: N801
         decay = 1.0 / xp.sqrt((xp.maximum(t, w) + (tau - w)) / tau)
         return xp.where(t < w, t / max(w, 1), decay)
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        return [*_warm(p[0]), ("inverse sqrt decay", p[0])]
+
 
 @_register("inverse_time")
 @dataclass(frozen=True, repr=False)
@@ -876,6 +952,9 @@ class inverse_time(Schedule):  # noqa: N801
         if staircase:
             e = xp.floor(e)
         return 1.0 / (1.0 + rate * e)
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        return [("inverse time decay", 0)]
 
 
 @_register("one_cycle")
@@ -958,6 +1037,12 @@ class one_cycle(Schedule):  # noqa: N801
             out = val if out is None else xp.where(t <= stop, val, out)
         return out
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        phases = p[0]
+        names = ("rise", "fall", "anneal") if len(phases) == 3 else ("rise", "anneal")
+        out = [(name, 0 if i == 0 else math.floor(ph[0]) + 1) for i, (name, ph) in enumerate(zip(names, phases))]
+        return [*out, ("hold", phases[-1][1])]
+
 
 @_register("cyclic")
 @dataclass(frozen=True, repr=False)
@@ -1025,6 +1110,13 @@ class cyclic(Schedule):  # noqa: N801
         elif mode == "exp_range":
             height = height * xp.power(gamma, t)
         return low + height
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        size, ratio = p[0], p[1]
+        out = []
+        for i in range(3):
+            out += [(f"cycle {i} up", i * size), (f"cycle {i} down", i * size + ratio * size)]
+        return [*out, ("more cycles", 3 * size)]
 
 
 _WSD_SHAPES = ("linear", "cosine", "1-sqrt")
@@ -1109,6 +1201,10 @@ class wsd(Schedule):  # noqa: N801
         out = xp.where(t < stable_end, 1.0, dec * scale + final)
         return xp.where(t < w, warm * scale + final, out)
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        w, stable_end, decay_start, d = p[0], p[1], p[2], p[3]
+        return [*_warm(w), ("stable", w), ("decay", stable_end), ("hold", decay_start + d)]
+
 
 _INTERP_SHAPES = ("linear", "cosine")
 
@@ -1178,6 +1274,12 @@ class interpolate(Schedule):  # noqa: N801
                 prog = 0.5 * (1.0 - xp.cos(_PI * prog))
             out = xp.where(t > a, va * (1.0 - prog) + vb * prog, out)  # exact at both knots
         return out
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        first, segs = p[0], p[1]
+        lead = [("hold first knot", 0)] if not segs or segs[0][0] > 0 else []
+        tail = ("hold", segs[-1][0] + segs[-1][1]) if segs else None
+        return [*lead, *((f"segment {i}", a) for i, (a, *_) in enumerate(segs)), *([tail] if tail else [])]
 
 
 @_register("sequence")
@@ -1259,6 +1361,18 @@ class sequence(Schedule):  # noqa: N801
             out = xp.where(t >= b, local, out)
         return out
 
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        parts, bs = p
+        out = []
+        for i, (part, begin) in enumerate(zip(parts, (0.0, *bs))):
+            end = bs[i] if i < len(bs) else math.inf
+            out += [
+                (f"part {i}: {name}", begin + start)
+                for name, start in part._phase_starts(part._p)
+                if begin + start < end
+            ]
+        return out
+
 
 @_register("scaled")
 @dataclass(frozen=True, repr=False)
@@ -1302,6 +1416,9 @@ class scaled(Schedule):  # noqa: N801
 
     def __repr__(self) -> str:
         return f"{self.factor!r} * {self.schedule!r}"
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        return p[1]._phase_starts(p[1]._p)
 
 
 @_register("product")
@@ -1349,6 +1466,10 @@ class product(Schedule):  # noqa: N801
 
     def __repr__(self) -> str:
         return " * ".join(f"({s!r})" if isinstance(s, scaled) else repr(s) for s in self.schedules)
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        starts = sorted({start for s in p for _, start in s._phase_starts(s._p)})
+        return [(f"phase {i}", start) for i, start in enumerate(starts)]
 
 
 @_register("custom")
