@@ -119,7 +119,8 @@ def test_show_config_file(capsys, tmp_path):
         (["show", "cosine()"], "missing total_steps; pass --total-steps"),
         (["show", "exponential(0.5)"], "pass --total-steps to choose how many steps to show"),
         (["show", "cosine(final=2)", "--total-steps", "9"], "final must be in [0, 1], got 2"),
-        (["show", "os.system('x')", "--total-steps", "9"], "unknown schedule"),
+        (["show", "os.system('x')", "--total-steps", "9"], "only catalog names can be called"),
+        (["show", "system('x')", "--total-steps", "9"], "unknown schedule"),
         (["show", "bad.yaml"], "no such config file: bad.yaml"),
     ],
 )
