@@ -109,6 +109,7 @@ def plot(
     output: str,
     *,
     log: bool,
+    grid: bool,
     size: tuple[float, float],
     dpi: int,
     title: str | None,
@@ -123,22 +124,39 @@ def plot(
         raise CLIError("plot needs matplotlib: pip install 'lrplugins[plot]'") from None
     bound = [(_bound(s, total, spe), s) for s in specs]
     k = 1.0 if base_lr is None else base_lr
-    fig, ax = plt.subplots(figsize=size, dpi=dpi)
+    ylabel = "learning rate" if base_lr is not None else "multiplier of the base LR"
+    if grid:
+        cols = min(4, len(bound))
+        rows = -(-len(bound) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=size, dpi=dpi, squeeze=False, sharey=not log)
+        panels = [axes[i // cols][i % cols] for i in range(len(bound))]
+        for ax in axes.flat[len(bound) :]:
+            ax.set_visible(False)
+    else:
+        fig, ax = plt.subplots(figsize=size, dpi=dpi)
+        panels = [ax] * len(bound)
     try:
-        for (schedule, horizon), spec in bound:
+        for ax, ((schedule, horizon), spec) in zip(panels, bound):
             steps = np.arange(horizon)
             vals = k * schedule.values(steps)
             if log:
                 vals = np.where(vals > 0, vals, np.nan)
             ax.plot(steps, vals, label=spec, linewidth=1.6)
-        ax.set_xlabel("step (optimizer updates)")
-        ax.set_ylabel("learning rate" if base_lr is not None else "multiplier of the base LR")
-        if log:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+            if log:
+                ax.set_yscale("log")
+            ax.grid(True, alpha=0.3)
+            if grid:
+                ax.set_title(spec, fontsize="x-small")
+                ax.tick_params(labelsize="x-small")
+        if grid:
+            fig.supxlabel("step (optimizer updates)")
+            fig.supylabel(ylabel)
+        else:
+            panels[0].set_xlabel("step (optimizer updates)")
+            panels[0].set_ylabel(ylabel)
+            panels[0].legend(fontsize="small")
         if title:
-            ax.set_title(title)
+            fig.suptitle(title)
         fig.tight_layout()
         fig.savefig(output, dpi=dpi)
     except OSError as exc:
@@ -199,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p_plot)
     p_plot.add_argument("-o", "--output", required=True, help="image file to write (e.g. lr.png)")
     p_plot.add_argument("--log", action="store_true", help="logarithmic y axis")
+    p_plot.add_argument("--grid", action="store_true",
+                        help="one small panel per schedule instead of overlaying them")
     p_plot.add_argument("--size", type=_positive_float, nargs=2, default=(8.0, 4.5),
                         metavar=("W", "H"), help="figure size in inches (default 8 4.5)")
     p_plot.add_argument("--dpi", type=_positive_int, default=100, help="dots per inch (default 100)")
@@ -216,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             out = plot(
                 args.specs, args.total_steps, args.steps_per_epoch, args.base_lr, args.output,
-                log=args.log, size=tuple(args.size), dpi=args.dpi, title=args.title,
+                log=args.log, grid=args.grid, size=tuple(args.size), dpi=args.dpi, title=args.title,
             )
     except (CLIError, UnboundScheduleError) as exc:
         print(f"lrplugins: error: {exc}", file=sys.stderr)

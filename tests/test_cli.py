@@ -206,3 +206,14 @@ def test_console_script_runs_without_traceback():
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+def test_plot_grid_has_one_panel_per_schedule(capsys, tmp_path):
+    from conftest import require
+
+    require("matplotlib")
+    out_png = tmp_path / "grid.png"
+    specs = ["constant()", "linear()", "cosine()", "wsd()", "one_cycle()"]
+    code, _, err = run(capsys, "plot", *specs, "--total-steps", "100", "--grid", "-o", str(out_png))
+    assert code == 0, err
+    assert png_size(out_png) == (800, 450)
