@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Any, Callable, ClassVar, Iterable, NamedTuple, Sequence, Union
+from typing import Any, ClassVar, NamedTuple, Union
 
 from . import _validate as v
 from ._ops import MATH, numpy_ops
 
-Duration = Union[int, str]
+Duration = Union[int, str]  # noqa: UP007 - a runtime alias, usable on Python 3.10
 """A number of optimizer steps (``int``), a percentage of ``total_steps`` (``"5%"``) or a number of
 epochs (``"2ep"``, needs ``steps_per_epoch``). Fractions are rounded up to a whole step."""
 
@@ -54,7 +54,7 @@ class _Unbound(Exception):
 class _Ctx:
     """Resolves durations to whole steps, recording what is missing instead of failing at once."""
 
-    __slots__ = ("owner", "total", "spe", "missing")
+    __slots__ = ("missing", "owner", "spe", "total")
 
     def __init__(self, owner: str, total: int | None, spe: int | None):
         self.owner = owner
@@ -98,8 +98,8 @@ class _Ctx:
 _REGISTRY: dict[str, type[Schedule]] = {}
 
 
-def _register(kind: str) -> Callable[[type], type]:
-    def deco(cls: type) -> type:
+def _register(kind: str) -> Callable[[Any], Any]:
+    def deco(cls: Any) -> Any:
         cls.kind = kind
         _REGISTRY[kind] = cls
         return cls
@@ -192,7 +192,7 @@ class Schedule:
         with np.errstate(all="ignore"):  # inactive branches of where() may overflow harmlessly
             for i in range(0, flat.size, _CHUNK):
                 out[i : i + _CHUNK] = self._formula(flat[i : i + _CHUNK].astype(np.float64), p, xp)
-        out = out.reshape(arr.shape)
+        out = out.reshape(arr.shape)  # type: ignore[assignment]
         return out.tolist() if as_list else out
 
     def evaluate(self, t: Any, ops: Any) -> Any:
@@ -381,7 +381,7 @@ def _check_warmup_fits(owner: str, warmup: int, total: int, what: str = "warmup_
 
 @_register("constant")
 @dataclass(frozen=True, repr=False)
-class constant(Schedule):  # noqa: N801 - the catalog uses function-style names
+class constant(Schedule):
     """Constant multiplier 1 after an optional linear warmup from 0.
 
     ``t / W`` for ``t < W``, then ``1``. Equals transformers ``get_constant_schedule_with_warmup``.
@@ -423,7 +423,7 @@ class constant(Schedule):  # noqa: N801 - the catalog uses function-style names
 
 @_register("linear")
 @dataclass(frozen=True, repr=False)
-class linear(Schedule):  # noqa: N801
+class linear(Schedule):
     """Linear warmup from 0, then linear decay from 1 to ``final`` at ``total_steps``.
 
     ``t / W`` for ``t < W``; then ``final + (1 - final) * max(0, (N - t) / (N - W))``; holds
@@ -471,7 +471,7 @@ class linear(Schedule):  # noqa: N801
 
 @_register("cosine")
 @dataclass(frozen=True, repr=False)
-class cosine(Schedule):  # noqa: N801
+class cosine(Schedule):
     """Linear warmup from ``warmup_start``, then a half cosine from 1 down to ``final``.
 
     ``warmup_start + (1 - warmup_start) * t / W`` for ``t < W``; then with
@@ -527,7 +527,7 @@ class cosine(Schedule):  # noqa: N801
 
 @_register("cosine_restarts")
 @dataclass(frozen=True, repr=False)
-class cosine_restarts(Schedule):  # noqa: N801
+class cosine_restarts(Schedule):
     """Cosine annealing with warm restarts (SGDR), after an optional linear warmup from 0.
 
     Cycle ``i`` lasts ``cycle_steps * cycle_mult**i`` steps and, at local progress ``q``, gives
@@ -610,7 +610,7 @@ class cosine_restarts(Schedule):  # noqa: N801
 
 @_register("polynomial")
 @dataclass(frozen=True, repr=False)
-class polynomial(Schedule):  # noqa: N801
+class polynomial(Schedule):
     """Linear warmup from 0, then polynomial decay from 1 to ``final``.
 
     ``t / W`` for ``t < W``; then ``(1 - final) * (1 - p)**power + final`` with
@@ -663,7 +663,7 @@ class polynomial(Schedule):  # noqa: N801
 
 @_register("exponential")
 @dataclass(frozen=True, repr=False)
-class exponential(Schedule):  # noqa: N801
+class exponential(Schedule):
     """Exponential decay: ``rate ** (t / every)``, or ``rate ** floor(t / every)`` with staircase.
 
     Equals torch ``ExponentialLR(gamma=rate)`` (``every=1``), ``StepLR(step_size=every,
@@ -714,7 +714,7 @@ class exponential(Schedule):  # noqa: N801
 def _increasing(owner: str, name: str, steps: Sequence[int], *, lo: int = 0) -> None:
     for i, s in enumerate(steps):
         if s < lo:
-            raise ValueError(f"{owner}(): {name}[{i}] must be >= {lo}, got {s}")
+            raise ValueError(f"{owner}(): {name}[{i}] must be >= {lo} steps, got {s}")
         if i and s <= steps[i - 1]:
             raise ValueError(
                 f"{owner}(): {name} must be strictly increasing, got {list(steps)} "
@@ -730,7 +730,7 @@ def _tuple(owner: str, name: str, value: Any) -> tuple[Any, ...]:
 
 @_register("multistep")
 @dataclass(frozen=True, repr=False)
-class multistep(Schedule):  # noqa: N801
+class multistep(Schedule):
     """Step decay at given milestones: ``gamma ** (number of milestones <= t)``.
 
     Equals torch ``MultiStepLR``.
@@ -861,7 +861,7 @@ def piecewise(
 
 @_register("inverse_sqrt")
 @dataclass(frozen=True, repr=False)
-class inverse_sqrt(Schedule):  # noqa: N801
+class inverse_sqrt(Schedule):
     """Linear warmup from 0, then inverse square-root decay.
 
     ``t / W`` for ``t < W``; then ``1 / sqrt((t + tau - W) / tau)`` with ``tau = timescale`` (default
@@ -910,7 +910,7 @@ class inverse_sqrt(Schedule):  # noqa: N801
 
 @_register("inverse_time")
 @dataclass(frozen=True, repr=False)
-class inverse_time(Schedule):  # noqa: N801
+class inverse_time(Schedule):
     """Inverse time decay: ``1 / (1 + rate * t / decay_steps)`` (``floor(t / decay_steps)`` with staircase).
 
     Equals Keras ``InverseTimeDecay``.
@@ -959,7 +959,7 @@ class inverse_time(Schedule):  # noqa: N801
 
 @_register("one_cycle")
 @dataclass(frozen=True, repr=False)
-class one_cycle(Schedule):  # noqa: N801
+class one_cycle(Schedule):
     """The 1cycle policy: up from ``1/div_factor`` to 1, then down to ``1/(div_factor*final_div_factor)``.
 
     Phase boundaries as torch: the peak is at step ``pct_start * N - 1``; with ``three_phase`` the
@@ -1011,6 +1011,8 @@ class one_cycle(Schedule):  # noqa: N801
         start = 1.0 / self.div_factor
         end = start / self.final_div_factor
         e1 = float(self.pct_start * n) - 1
+        ends: tuple[float, ...]
+        levels: tuple[tuple[float, float], ...]
         if self.three_phase:
             ends = (e1, float(2 * self.pct_start * n) - 2, float(n - 1))
             levels = ((start, 1.0), (1.0, start), (start, end))
@@ -1046,7 +1048,7 @@ class one_cycle(Schedule):  # noqa: N801
 
 @_register("cyclic")
 @dataclass(frozen=True, repr=False)
-class cyclic(Schedule):  # noqa: N801
+class cyclic(Schedule):
     """Cyclical learning rate between ``low`` and 1 (triangular, triangular2 or exp_range).
 
     Each cycle rises linearly from ``low`` to 1 over ``step_size_up`` steps and falls back over
@@ -1140,7 +1142,7 @@ def _wsd_decay(prog: Any, shape: str, xp: Any) -> Any:
 
 @_register("wsd")
 @dataclass(frozen=True, repr=False)
-class wsd(Schedule):  # noqa: N801
+class wsd(Schedule):
     """Warmup-stable-decay: warm up from ``final`` to 1, hold 1, then decay to ``final``.
 
     The stable phase lasts ``N - W - D`` steps. Warmup and decay shapes are ``"linear"``,
@@ -1211,7 +1213,7 @@ _INTERP_SHAPES = ("linear", "cosine")
 
 @_register("interpolate")
 @dataclass(frozen=True, repr=False)
-class interpolate(Schedule):  # noqa: N801
+class interpolate(Schedule):
     """Interpolate between knots ``[(step, multiplier), ...]``; hold the end values outside them.
 
     ``shape="linear"`` joins knots with straight lines, ``"cosine"`` with half-cosine ease curves
@@ -1276,7 +1278,7 @@ class interpolate(Schedule):  # noqa: N801
         return out
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
-        first, segs = p[0], p[1]
+        segs = p[1]
         lead = [("hold first knot", 0)] if not segs or segs[0][0] > 0 else []
         tail = ("hold", segs[-1][0] + segs[-1][1]) if segs else None
         return [*lead, *((f"segment {i}", a) for i, (a, *_) in enumerate(segs)), *([tail] if tail else [])]
@@ -1284,7 +1286,7 @@ class interpolate(Schedule):  # noqa: N801
 
 @_register("sequence")
 @dataclass(frozen=True, repr=False)
-class sequence(Schedule):  # noqa: N801
+class sequence(Schedule):
     """Join schedules end to end: schedule ``i`` runs from ``boundaries[i-1]`` and sees local time.
 
     Schedule ``i`` is evaluated at ``t - boundaries[i-1]`` (as optax ``join_schedules``). On
@@ -1333,11 +1335,11 @@ class sequence(Schedule):  # noqa: N801
         ctx = _ctx(self)
         bs = [ctx.steps(f"boundaries[{i}]", b) for i, b in enumerate(self.boundaries)]
         ctx.done()
-        _increasing(self.kind, "boundaries", bs)
+        _increasing(self.kind, "boundaries", bs, lo=1)  # every part runs for at least one step
         starts = [0, *bs]
         ends: list[int | None] = [*bs, ctx.total]
         parts = []
-        missing = []
+        missing: list[str] = []
         for i, (s, a, b) in enumerate(zip(self.schedules, starts, ends)):
             length = None if b is None else b - a
             if length is not None and length < 1:
@@ -1376,7 +1378,7 @@ class sequence(Schedule):  # noqa: N801
 
 @_register("scaled")
 @dataclass(frozen=True, repr=False)
-class scaled(Schedule):  # noqa: N801
+class scaled(Schedule):
     """``factor * schedule``; what ``k * s`` and ``s.scaled(base_lr)`` build.
 
     Args:
@@ -1423,7 +1425,7 @@ class scaled(Schedule):  # noqa: N801
 
 @_register("product")
 @dataclass(frozen=True, repr=False)
-class product(Schedule):  # noqa: N801
+class product(Schedule):
     """Pointwise product of schedules; what ``s * t`` builds.
 
     Args:
@@ -1474,7 +1476,7 @@ class product(Schedule):  # noqa: N801
 
 @_register("custom")
 @dataclass(frozen=True, repr=False)
-class custom(Schedule):  # noqa: N801
+class custom(Schedule):
     """A schedule from any callable ``fn(step: int) -> float``.
 
     Each value must be finite and >= 0 (checked at every call). ``values`` loops in Python, the Keras

@@ -96,7 +96,7 @@ class _Evaluator:
             ):
                 raise self.refuse(node, "*args and **kwargs are not allowed")
             args = [self.visit(a) for a in node.args]
-            kwargs = {k.arg: self.visit(k.value) for k in node.keywords}
+            kwargs = {str(k.arg): self.visit(k.value) for k in node.keywords}
             try:
                 return CATALOG[node.func.id](*args, **kwargs)
             except (TypeError, ValueError) as exc:

@@ -151,7 +151,7 @@ def composites(draw):
         return draw(st.floats(0.0, 10.0)) * a
     if kind == "product":
         return a * b
-    return lrp.sequence([a, b], boundaries=[draw(st.integers(0, 3_000))])
+    return lrp.sequence([a, b], boundaries=[draw(st.integers(1, 3_000))])
 
 
 schedules = st.one_of(leaves, composites())

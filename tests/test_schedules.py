@@ -344,6 +344,8 @@ BAD = [
      r"schedules\[1\] must be a schedule, got 3"),
     (lambda: lrp.sequence([lrp.constant(), lrp.constant()], boundaries=[20], total_steps=10), ValueError,
      r"the last part starts at step 20, after total_steps \(10\)"),
+    (lambda: lrp.sequence([lrp.constant(), lrp.constant()], boundaries=[0]), ValueError,
+     r"sequence\(\): boundaries\[0\] must be >= 1 steps, got 0"),
     (lambda: lrp.constant(steps_per_epoch=0), ValueError, r"steps_per_epoch must be >= 1, got 0"),
     (lambda: lrp.constant(warmup_steps="2ep", steps_per_epoch=10, total_steps=5), ValueError,
      r"warmup_steps \(20\) must be <= total_steps \(5\)"),
