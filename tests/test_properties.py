@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import lrplugins as lrp
 from strategies import (
     leaves,
     linear_s,
@@ -23,6 +21,8 @@ from strategies import (
     warmup_cosine,
     wsd_s,
 )
+
+import lrplugins as lrp
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
