@@ -100,7 +100,7 @@ class Tiny(pl.LightningModule):
         loss = nn.functional.mse_loss(self(x), y)
         if self.val_losses is not None:
             if self.trainer.sanity_checking:  # fed to the plateau, this would cut at once
-                loss = torch.tensor(0.0)
+                loss = torch.zeros((), device=self.device)
             else:  # scripted, plus a trace of the real loss so resumed weights matter
                 loss = self.val_losses[self.current_epoch] + 1e-6 * loss
         self.log("val_loss", loss)
@@ -352,6 +352,15 @@ def test_constructor_errors_name_the_argument() -> None:
         LRSchedulerCallback({"kind": "cosinus"})
 
 
+def test_docstring_examples() -> None:
+    import doctest
+
+    import lrplugins.lightning as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_import_error_names_the_extra() -> None:
     code = (
         "import sys; sys.modules['lightning'] = None\n"
@@ -370,7 +379,7 @@ def test_manual_optimization_two_optimizers_two_callbacks(tmp_path: Path) -> Non
     """Lightning's global_step counts both optimizers' updates; each keeps its own step here."""
     model = Tiny(lr=0.1, lr2=0.02, manual=True)
     s0, s1 = lrp.cosine(warmup_steps=2), lrp.linear(final=0.5)
-    cb0 = LRSchedulerCallback(s0, optimizers=0, name="a")
+    cb0 = LRSchedulerCallback(s0, optimizers=0, name="a", log_lr=True)
     cb1 = LRSchedulerCallback(s1, optimizers=[1], name="b")
     ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True)
     trainer(tmp_path, [cb0, cb1, ckpt], enable_checkpointing=True, max_epochs=2).fit(model, **loaders())
@@ -379,6 +388,7 @@ def test_manual_optimization_two_optimizers_two_callbacks(tmp_path: Path) -> Non
     opt0, opt1 = model.trainer.optimizers
     assert_close([x[0] for x in opt0.trace], [0.1 * s0.bind(total_steps=16)(k) for k in range(16)])
     assert_close([x[0] for x in opt1.trace], [0.02 * s1.bind(total_steps=16)(k) for k in range(16)])
+    assert float(model.trainer.callback_metrics["lr-a/opt0"]) == opt0.trace[-1][0]  # log_lr key
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["callbacks"]
     assert saved[cb0.state_key]["counters"] == {"0": 16}
     assert saved[cb1.state_key]["counters"] == {"1": 16}
@@ -446,8 +456,9 @@ class CLIData(pl.LightningDataModule):
 
 
 @pytest.mark.parametrize("config", ["lightning_cli_config.yaml", "lightning_cli_dict.yaml"])
-def test_lightning_cli_yaml(tmp_path: Path, config: str) -> None:
+def test_lightning_cli_yaml(tmp_path: Path, config: str, monkeypatch: pytest.MonkeyPatch) -> None:
     require("jsonargparse")
+    monkeypatch.setattr(sys, "argv", ["cli"])  # LightningCLI reads args=, not pytest's argv
     from lightning.pytorch.cli import LightningCLI
 
     args = ["--config", str(HERE / config), f"--trainer.default_root_dir={tmp_path}"]

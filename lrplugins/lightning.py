@@ -39,12 +39,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[lightning]'"
     ) from exc
 
+from ._plateau import Plateau
 from ._schedules import Schedule, UnboundScheduleError, from_config
-
-try:  # the plateau monitor is optional at runtime; the annotation below needs the name
-    from ._plateau import Plateau
-except ImportError:  # pragma: no cover - only while the core lacks the plateau module
-    Plateau = Any  # type: ignore[misc,assignment]
 
 __all__ = ["LRSchedulerCallback"]
 
@@ -124,8 +120,8 @@ class LRSchedulerCallback(Callback):
                 f"got {schedule!r}"
             )
         if isinstance(plateau, dict):
-            plateau = _plateau_class().from_config(plateau)
-        if plateau is not None and not isinstance(plateau, _plateau_class()):
+            plateau = Plateau.from_config(plateau)
+        if plateau is not None and not isinstance(plateau, Plateau):
             raise TypeError(f"{owner}(): plateau must be a lrplugins.Plateau or None, got {plateau!r}")
         if monitor is not None and not (isinstance(monitor, str) and monitor):
             raise TypeError(f"{owner}(): monitor must be a metric name (str) or None, got {monitor!r}")
@@ -383,12 +379,6 @@ class LRSchedulerCallback(Callback):
         for i in self._driven:
             step = trainer.global_step if self._counters is None else self._counters[i]
             self._apply(opts[i], i, step)
-
-
-def _plateau_class() -> type:
-    from . import _plateau
-
-    return _plateau.Plateau
 
 
 def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
