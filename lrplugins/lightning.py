@@ -145,6 +145,8 @@ class LRSchedulerCallback(Callback):
         self.optimizers: tuple[int, ...] | None = _indices(owner, optimizers)
         self.log_lr = log_lr
         self.name = name
+        # Lightning formats state_key around every hook call it profiles; build it once
+        self._state_key = self._generate_state_key(name=name, monitor=monitor, optimizers=self.optimizers)
         # runtime state, set up in on_train_start
         self._bound: Schedule | None = None
         self._driven: tuple[int, ...] = ()
@@ -160,7 +162,7 @@ class LRSchedulerCallback(Callback):
     @override
     def state_key(self) -> str:
         """Key of this callback's state in ``checkpoint["callbacks"]``; unique per configuration."""
-        return self._generate_state_key(name=self.name, monitor=self.monitor, optimizers=self.optimizers)
+        return self._state_key
 
     @property
     def bound_schedule(self) -> Schedule | None:
