@@ -1,0 +1,427 @@
+"""Keras scenarios for one backend, run in their own process (Keras fixes its backend at import).
+
+    KERAS_BACKEND=jax python integration/keras_scenarios.py [scenario ...]
+
+Prints one JSON object ``{scenario: {"ok": bool, "detail": str, "seconds": float}}`` on the last
+line of stdout and exits 0. ``integration/test_keras.py`` runs it once per backend and turns each
+scenario into its own test. ``load-child DIR`` is the fresh process of the save/load scenario: it
+imports only keras and ``lrplugins.keras`` before ``keras.models.load_model``.
+
+Every LR check recovers the LR actually applied from the weight change of a linear model trained
+with plain SGD on MSE (the gradient is known in closed form), never from the optimizer alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any, Callable
+
+if len(sys.argv) > 1 and sys.argv[1] == "load-child":  # the fresh process: nothing but these
+    import keras
+    import numpy as np
+
+    import lrplugins.keras  # noqa: F401 - registers LearningRateSchedule
+
+    def _child(folder: str) -> None:
+        spec = json.load(open(os.path.join(folder, "spec.json")))
+        data = np.load(os.path.join(folder, "data.npz"))
+        for name in spec["models"]:
+            model = keras.models.load_model(os.path.join(folder, f"{name}.keras"))
+            lrs = model.optimizer._learning_rate
+            assert type(lrs).__name__ == "LearningRateSchedule", type(lrs)
+            callbacks = []
+            if name == "callback":
+                import lrplugins as lrp
+
+                cb = lrplugins.keras.LRSchedulerCallback(
+                    lrp.from_config(spec["schedule"]),
+                    plateau=lrp.Plateau.from_config(spec["plateau"]),
+                    monitor="val_loss",
+                )
+                cb.load_state_dict(spec["state"])
+                callbacks.append(cb)
+            hist = model.fit(
+                data["x"], data["y"], batch_size=4, epochs=spec["epochs"],
+                initial_epoch=spec["initial_epoch"], shuffle=False, verbose=0,
+                validation_data=(data["xv"], data["yv"]), callbacks=callbacks,
+            )
+            np.save(os.path.join(folder, f"{name}_out.npy"), keras.ops.convert_to_numpy(
+                model.trainable_weights[0]))
+            json.dump(hist.history.get("learning_rate", []),
+                      open(os.path.join(folder, f"{name}_lr.json"), "w"))
+
+    _child(sys.argv[2])
+    sys.exit(0)
+
+import keras
+import numpy as np
+from keras import ops
+
+import lrplugins as lrp
+from lrplugins.keras import LearningRateSchedule, LRSchedulerCallback
+
+BACKEND = keras.backend.backend()
+F32 = dict(rtol=2e-5, atol=1e-7)  # float32 evaluation against the float64 core
+D = 3  # input features
+B = 4  # batch size
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def data(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, D)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.1 * rng.normal(size=(n, 1))).astype("float32")
+    # validation inputs are zero: predictions are 0 whatever the weights, so val_loss stalls
+    return {"x": x, "y": y, "xv": np.zeros((8, D), "float32"), "yv": np.ones((8, 1), "float32")}
+
+
+def linear_model(optimizer: Any) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((D,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+class Weights(keras.callbacks.Callback):
+    """Records the kernel after every batch (the micro-batch under gradient accumulation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w: list[np.ndarray] = []
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self.w.append(ops.convert_to_numpy(self.model.trainable_weights[0]).astype("float64"))
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self.w.append(ops.convert_to_numpy(self.model.trainable_weights[0]).astype("float64"))
+
+
+def applied_lrs(ws: list[np.ndarray], d: dict[str, np.ndarray], accum: int = 1) -> np.ndarray:
+    """The LR of each SGD update, recovered from the weight changes: ``dw = -lr * grad``."""
+    x, y = d["x"].astype("float64"), d["y"].astype("float64")
+    n_batches = len(x) // B
+    out = []
+    for i in range(accum - 1, len(ws) - 1, accum):  # micro-batch i ends an update
+        w = ws[i + 1 - accum]  # weights before the update
+        g = np.zeros_like(w)
+        for j in range(i + 1 - accum, i + 1):
+            b = j % n_batches
+            xb, yb = x[b * B : (b + 1) * B], y[b * B : (b + 1) * B]
+            g += 2.0 / B * xb.T @ (xb @ w - yb)
+        g /= accum
+        dw = ws[i + 1] - w
+        out.append(-float((dw * g).sum() / (g * g).sum()))
+    return np.array(out)
+
+
+def close(got: Any, want: Any, what: str, rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    got, want = np.asarray(got, "float64"), np.asarray(want, "float64")
+    if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol):
+        raise AssertionError(f"{what}:\n got  {np.round(got, 7).tolist()}\n want {np.round(want, 7).tolist()}")
+
+
+def fit(model: keras.Model, d: dict[str, np.ndarray], epochs: int, callbacks: list[Any], **kw: Any) -> Any:
+    return model.fit(
+        d["x"], d["y"], batch_size=B, epochs=epochs, shuffle=False, verbose=0,
+        validation_data=(d["xv"], d["yv"]), callbacks=callbacks, **kw,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# scenarios
+# ------------------------------------------------------------------------------------------------
+
+
+def catalog() -> str:
+    """LearningRateSchedule equals the core (float32) for every shape, eagerly and compiled."""
+    shapes = [
+        lrp.constant(warmup_steps=7),
+        lrp.linear(total_steps=50, warmup_steps=5, final=0.1),
+        lrp.cosine(total_steps=60, warmup_steps="10%", final=0.05, warmup_start=0.1),
+        lrp.cosine_restarts(10, cycle_mult=2, final=0.1, decay=0.7, warmup_steps=3),
+        lrp.polynomial(total_steps=40, warmup_steps=4, power=2.0, final=0.01),
+        lrp.exponential(0.95, every=3, staircase=True),
+        lrp.exponential(0.97),
+        lrp.multistep([10, 25], gamma=0.3),
+        lrp.piecewise([10, 20], [1.0, 0.5, 0.1]),
+        lrp.inverse_sqrt(warmup_steps=8),
+        lrp.inverse_time(10, 0.5, staircase=True),
+        lrp.one_cycle(total_steps=50, three_phase=True),
+        lrp.cyclic(8, step_size_down=5, mode="exp_range", gamma=0.99),
+        lrp.wsd(total_steps=60, warmup_steps=6, decay_steps="30%", final=0.05),
+        lrp.interpolate([(0, 0.0), (10, 1.0), (30, 0.2)], shape="cosine"),
+        lrp.sequence([lrp.constant(warmup_steps=5), lrp.cosine()], boundaries=[10], total_steps=50),
+        0.5 * lrp.cosine(total_steps=50) * lrp.constant(warmup_steps=5),
+    ]
+    steps = np.arange(0, 80)
+    compiled: Callable[[Any, Any], Any]
+    if BACKEND == "jax":
+        import jax
+
+        compiled = lambda f, s: jax.jit(f)(s)  # noqa: E731
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        compiled = lambda f, s: tf.function(f)(s)  # noqa: E731
+    else:
+        compiled = lambda f, s: f(s)  # noqa: E731
+    for s in shapes:
+        lrs = LearningRateSchedule(s, base_lr=0.3)
+        want = 0.3 * s.values(steps)
+        eager = np.array([float(ops.convert_to_numpy(lrs(int(u)))) for u in steps[::7]])
+        close(eager, want[::7], f"eager {s!r}", **F32)
+        step_t = ops.convert_to_tensor(steps, "int32")
+        got = ops.convert_to_numpy(compiled(lambda u: lrs(u), step_t))
+        close(got, want, f"compiled {s!r}", **F32)
+    return f"{len(shapes)} shapes, steps 0..79"
+
+
+def trace() -> dict[str, Any]:
+    """Callback + plateau on a float-LR SGD: every update's LR, the cut epoch, History, traces."""
+    d = data(24)  # 6 batches per epoch, 5 epochs = 30 updates
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)  # unbound: the callback binds it
+    plateau = lrp.Plateau(factor=0.5, patience=1)
+    cb = LRSchedulerCallback(sched, plateau=plateau, monitor="val_loss")
+    rec = Weights()
+    calls = [0]
+    model = linear_model(keras.optimizers.SGD(0.1))
+    orig = LearningRateSchedule.__call__
+
+    def counting(self: Any, step: Any) -> Any:
+        calls[0] += 1
+        return orig(self, step)
+
+    LearningRateSchedule.__call__ = counting  # type: ignore[method-assign]
+    try:
+        hist = fit(model, d, 5, [cb, rec])
+    finally:
+        LearningRateSchedule.__call__ = orig  # type: ignore[method-assign]
+    got = applied_lrs(rec.w, d)
+    bound = sched.bind(total_steps=30, steps_per_epoch=6)
+    # torch patience: best at epoch 0, bad at 1 and 2 -> cut at the end of epoch 2
+    scale = np.array([1.0] * 18 + [0.5] * 12)
+    want = 0.1 * np.array(bound.values(range(30))) * scale
+    close(got, want, "applied LR")
+    close(hist.history["learning_rate"], want[5::6], "History learning_rate")
+    # ... and again at the end of epoch 4 (after the last update, so only the count shows it)
+    if plateau.num_reductions != 2 or plateau.scale != 0.25:
+        raise AssertionError(f"expected 2 reductions, got {plateau!r}")
+    if BACKEND != "torch" and calls[0] > 4:  # traced once per compile: start and one cut (+eval)
+        raise AssertionError(f"schedule traced {calls[0]} times in 30 steps")
+    return {"lrs": got.tolist(), "calls": calls[0]}
+
+
+def accumulation() -> str:
+    """gradient_accumulation_steps=2: the schedule advances once per real update."""
+    d = data(32)  # 8 micro-batches = 4 updates per epoch, 2 epochs = 8 updates
+    # schedule straight in the optimizer (reads k from the calling optimizer)
+    s = lrp.linear(total_steps=8, warmup_steps=2, final=0.1)
+    model = linear_model(keras.optimizers.SGD(LearningRateSchedule(s, 0.2), gradient_accumulation_steps=2))
+    rec = Weights()
+    fit(model, d, 2, [rec])
+    close(applied_lrs(rec.w, d, accum=2), 0.2 * np.array(s.values(range(8))), "in optimizer")
+    # callback binding: total = 2 epochs * 8 batches // 2 = 8 updates, steps_per_epoch 4
+    s2 = lrp.cosine(warmup_steps="1ep")
+    model = linear_model(keras.optimizers.SGD(0.2, gradient_accumulation_steps=2))
+    rec = Weights()
+    hist = fit(model, d, 2, [LRSchedulerCallback(s2), rec])
+    want = 0.2 * np.array(s2.bind(total_steps=8, steps_per_epoch=4).values(range(8)))
+    close(applied_lrs(rec.w, d, accum=2), want, "callback")
+    close(hist.history["learning_rate"], want[3::4], "History learning_rate")
+    return "ok"
+
+
+def _resume_spec() -> tuple[Any, dict[str, Any]]:
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    plateau_cfg = lrp.Plateau(factor=0.5, patience=2).to_config()
+    return sched, plateau_cfg
+
+
+class StopAfter(keras.callbacks.Callback):
+    def __init__(self, epochs: int, error: bool = False) -> None:
+        super().__init__()
+        self.epochs, self.error = epochs, error
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if epoch + 1 == self.epochs:
+            if self.error:
+                raise KeyboardInterrupt("simulated crash")
+            self.model.stop_training = True
+
+
+def save_load() -> str:
+    """model.save after 2 of 5 epochs, load in a fresh process, continue == uninterrupted."""
+    d = data(24)
+    sched, plateau_cfg = _resume_spec()
+    direct = LearningRateSchedule(lrp.cosine(total_steps=30, warmup_steps=6), base_lr=0.05)
+
+    def make(name: str) -> tuple[keras.Model, list[Any], Any]:
+        if name == "direct":
+            return linear_model(keras.optimizers.Adam(LearningRateSchedule.from_config(direct.get_config()))), [], None
+        cb = LRSchedulerCallback(sched, plateau=lrp.Plateau.from_config(plateau_cfg), monitor="val_loss")
+        return linear_model(keras.optimizers.Adam(0.05)), [cb], cb
+
+    with tempfile.TemporaryDirectory() as folder:
+        np.savez(os.path.join(folder, "data.npz"), **d)
+        spec: dict[str, Any] = {"models": ["direct", "callback"], "epochs": 5, "initial_epoch": 2,
+                                "schedule": sched.to_config(), "plateau": plateau_cfg}
+        full = {}
+        for name in spec["models"]:
+            model, cbs, cb = make(name)
+            hist = fit(model, d, 5, cbs)
+            full[name] = (ops.convert_to_numpy(model.trainable_weights[0]), hist.history.get("learning_rate"))
+            model, cbs, cb = make(name)
+            fit(model, d, 5, cbs + [StopAfter(2)])
+            model.save(os.path.join(folder, f"{name}.keras"))
+            if cb is not None:
+                spec["state"] = json.loads(json.dumps(cb.state_dict()))
+        json.dump(spec, open(os.path.join(folder, "spec.json"), "w"))
+        env = dict(os.environ, KERAS_BACKEND=BACKEND)
+        proc = subprocess.run([sys.executable, __file__, "load-child", folder], env=env,
+                              capture_output=True, text=True, timeout=240)
+        if proc.returncode:
+            raise AssertionError(f"load-child failed:\n{proc.stderr[-3000:]}")
+        for name in spec["models"]:
+            w = np.load(os.path.join(folder, f"{name}_out.npy"))
+            close(w, full[name][0], f"{name}: weights after resume", rtol=1e-6, atol=1e-7)
+            if name == "callback":
+                lrs = json.load(open(os.path.join(folder, f"{name}_lr.json")))
+                close(lrs, full[name][1][2:], "History learning_rate after resume")
+                # the plateau cut happened after the restart (epoch 3), so its state was needed
+                if not full[name][1][4] < full[name][1][3] * 0.6:
+                    raise AssertionError(f"no cut after the restart: {full[name][1]}")
+    return "ok"
+
+
+def backup_restore() -> str:
+    """A crash after epoch 3, rerun with BackupAndRestore + backup_dir == uninterrupted run."""
+    d = data(24)
+    sched, plateau_cfg = _resume_spec()
+
+    def run(folder: str | None, extra: list[Any]) -> Any:
+        cb = LRSchedulerCallback(sched, plateau=lrp.Plateau.from_config(plateau_cfg),
+                                 monitor="val_loss", backup_dir=folder)
+        model = linear_model(keras.optimizers.SGD(0.05, momentum=0.9))
+        cbs: list[Any] = [cb] + ([keras.callbacks.BackupAndRestore(folder)] if folder else []) + extra
+        hist = fit(model, d, 5, cbs)
+        return ops.convert_to_numpy(model.trainable_weights[0]), hist.history["learning_rate"]
+
+    w_full, lr_full = run(None, [])
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            run(folder, [StopAfter(3, error=True)])
+        except KeyboardInterrupt:
+            pass
+        else:
+            raise AssertionError("the crash did not happen")
+        w, lr = run(folder, [])
+        if os.path.exists(os.path.join(folder, "lrplugins_lr_state.json")):
+            raise AssertionError("state file left behind after a finished fit")
+    close(w, w_full, "weights after restore", rtol=1e-6, atol=1e-7)
+    close(lr, lr_full[3:], "History learning_rate after restore")
+    return "ok"
+
+
+def data_parallel() -> str:
+    """jax DataParallel on 2 CPU devices: the same LRs as the single-device trace."""
+    if BACKEND != "jax":
+        return "skipped: jax only"
+    import jax
+
+    devices = jax.devices("cpu")
+    if len(devices) < 2:
+        raise AssertionError(f"need 2 CPU devices (XLA_FLAGS), got {devices}")
+    single = trace()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:2]))
+    try:
+        multi = trace()
+    finally:
+        keras.distribution.set_distribution(None)
+    close(multi["lrs"], single["lrs"], "LRs under DataParallel vs one device")
+    return f"{len(devices)} devices"
+
+
+def errors() -> str:
+    """Clear errors: unbound without callback, unknown run length, missing metric, foreign LR."""
+    d = data(16)
+
+    def expect(exc: type, words: list[str], fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except exc as e:
+            msg = str(e)
+            missing = [w for w in words if w not in msg]
+            if missing:
+                raise AssertionError(f"{exc.__name__} message lacks {missing}: {msg}") from None
+        else:
+            raise AssertionError(f"no {exc.__name__}")
+
+    unbound = LearningRateSchedule(lrp.cosine(warmup_steps="5%"), 0.1)
+    expect(lrp.UnboundScheduleError, ["total_steps", "LRSchedulerCallback"],
+           lambda: fit(linear_model(keras.optimizers.SGD(unbound)), d, 1, []))
+
+    def gen() -> Any:
+        while True:
+            yield d["x"][:B], d["y"][:B]
+
+    expect(lrp.UnboundScheduleError, ["steps_per_epoch", "total_steps"],
+           lambda: _fit_generator(gen))
+    expect(KeyError, ["val_acc", "available", "loss", "val_loss"],
+           lambda: fit(linear_model(keras.optimizers.SGD(0.1)), d, 1,
+                       [LRSchedulerCallback(lrp.cosine(), plateau=lrp.Plateau(), monitor="val_acc")]))
+    foreign = keras.optimizers.schedules.CosineDecay(0.1, 10)
+    expect(TypeError, ["learning_rate", "float"],
+           lambda: fit(linear_model(keras.optimizers.SGD(foreign)), d, 1,
+                       [LRSchedulerCallback(lrp.cosine())]))
+    expect(TypeError, ["custom"], lambda: LearningRateSchedule(lrp.custom(lambda s: 1.0), 0.1))
+    expect(ValueError, ["base_lr", "-1"], lambda: LearningRateSchedule(lrp.constant(), -1))
+    expect(ValueError, ["plateau", "monitor"], lambda: LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau()))
+    return "ok"
+
+
+def _fit_generator(gen: Callable[[], Any]) -> Any:
+    """A generator with no length: fit() cannot tell the run length."""
+    model = linear_model(keras.optimizers.SGD(0.1))
+    return model.fit(gen(), epochs=2, steps_per_epoch=None, verbose=0,
+                     callbacks=[LRSchedulerCallback(lrp.cosine(warmup_steps=2)), StopAfter(1)])
+
+
+SCENARIOS: dict[str, Callable[[], Any]] = {
+    "catalog": catalog,
+    "trace": trace,
+    "accumulation": accumulation,
+    "save_load": save_load,
+    "backup_restore": backup_restore,
+    "data_parallel": data_parallel,
+    "errors": errors,
+}
+
+
+def main(names: list[str]) -> None:
+    results = {}
+    for name in names or list(SCENARIOS):
+        t0 = time.perf_counter()
+        try:
+            out = SCENARIOS[name]()
+            detail = out if isinstance(out, str) else json.dumps(out)[:300]
+            ok = True
+        except BaseException:  # noqa: BLE001 - report every failure, keep going
+            ok, detail = False, traceback.format_exc()[-4000:]
+        results[name] = {"ok": ok, "detail": detail, "seconds": round(time.perf_counter() - t0, 2)}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
