@@ -53,7 +53,9 @@ class Clock(pl.Callback):
 
 def run(kind: str, steps: int, accelerator: str) -> float:
     g = torch.Generator().manual_seed(0)
-    ds = TensorDataset(torch.randn(steps * 8, 16, generator=g), torch.randn(steps * 8, 1, generator=g))
+    ds = TensorDataset(
+        torch.randn(steps * 8, 16, generator=g), torch.randn(steps * 8, 1, generator=g)
+    )
     clock = Clock()
     callbacks: list[Any] = [clock]
     if kind == "lrplugins":
@@ -69,7 +71,7 @@ def run(kind: str, steps: int, accelerator: str) -> float:
         enable_model_summary=False,
     )
     trainer.fit(Model(steps, kind == "torch"), DataLoader(ds, batch_size=8))
-    assert trainer.global_step == steps  # noqa: S101 - a benchmark sanity check
+    assert trainer.global_step == steps
     return clock.seconds / steps
 
 
@@ -94,14 +96,18 @@ def main() -> None:
         for kind in kinds:
             times[kind].append(run(kind, args.steps, args.accelerator))
     base = statistics.median(times["none"])
-    print(f"{args.steps} steps x {args.repeats} rounds, accelerator={args.accelerator}, "
-          f"torch {torch.__version__}, lightning {pl.__version__}\n")
+    print(
+        f"{args.steps} steps x {args.repeats} rounds, accelerator={args.accelerator}, "
+        f"torch {torch.__version__}, lightning {pl.__version__}\n"
+    )
     print("| configuration | µs / step (median) | min | vs no scheduler |")
     print("| --- | ---: | ---: | ---: |")
     for kind, label in kinds.items():
         med = statistics.median(times[kind])
-        print(f"| {label} | {med * 1e6:.1f} | {min(times[kind]) * 1e6:.1f} | "
-              f"{(med - base) * 1e6:+.1f} µs ({(med / base - 1) * 100:+.1f}%) |")
+        print(
+            f"| {label} | {med * 1e6:.1f} | {min(times[kind]) * 1e6:.1f} | "
+            f"{(med - base) * 1e6:+.1f} µs ({(med / base - 1) * 100:+.1f}%) |"
+        )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randn(512, 8)
     y = x @ torch.randn(8, 1) + 0.1 * torch.randn(512, 1)
-    train = DataLoader(TensorDataset(x[:384], y[:384]), batch_size=32, shuffle=True)  # 12 steps/epoch
+    train = DataLoader(
+        TensorDataset(x[:384], y[:384]), batch_size=32, shuffle=True
+    )  # 12 steps/epoch
     val = DataLoader(TensorDataset(x[384:], y[384:]), batch_size=64)
 
     callback = LRSchedulerCallback(

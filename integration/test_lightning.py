@@ -25,14 +25,14 @@ from conftest import require
 torch = require("torch")
 pl = require("lightning.pytorch")
 
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint  # noqa: E402
-from lightning.pytorch.loggers import CSVLogger  # noqa: E402
-from lightning.pytorch.utilities.exceptions import MisconfigurationException  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, IterableDataset, TensorDataset  # noqa: E402
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
-import lrplugins as lrp  # noqa: E402
-from lrplugins.lightning import LRSchedulerCallback  # noqa: E402
+import lrplugins as lrp
+from lrplugins.lightning import LRSchedulerCallback
 
 HERE = Path(__file__).resolve().parent
 N, BATCH = 64, 8  # 8 batches per epoch
@@ -109,9 +109,15 @@ class Tiny(pl.LightningModule):
         if self.automatic_optimization and self.lr2 is None:
             return RecordingSGD(self.parameters(), lr=self.lr)
         if self.automatic_optimization:
-            groups = [{"params": self.a.parameters()}, {"params": self.b.parameters(), "lr": self.lr2}]
+            groups = [
+                {"params": self.a.parameters()},
+                {"params": self.b.parameters(), "lr": self.lr2},
+            ]
             return RecordingSGD(groups, lr=self.lr)
-        return [RecordingSGD(self.a.parameters(), lr=self.lr), RecordingSGD(self.b.parameters(), lr=self.lr2)]
+        return [
+            RecordingSGD(self.a.parameters(), lr=self.lr),
+            RecordingSGD(self.b.parameters(), lr=self.lr2),
+        ]
 
 
 class ResumableLoader:
@@ -146,7 +152,9 @@ class CountTaken(pl.Callback):
     def __init__(self, loader: ResumableLoader) -> None:
         self.loader = loader
 
-    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int
+    ) -> None:
         self.loader.taken = batch_idx + 1
 
 
@@ -170,17 +178,17 @@ def loaders(val: bool = False) -> dict[str, Any]:
 
 
 def trainer(tmp_path: Path, callbacks: list[Any], **kwargs: Any) -> Any:
-    opts: dict[str, Any] = dict(
-        accelerator="auto",
-        devices=1,
-        max_epochs=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        deterministic=True,
-    )
+    opts: dict[str, Any] = {
+        "accelerator": "auto",
+        "devices": 1,
+        "max_epochs": 3,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": tmp_path,
+        "deterministic": True,
+    }
     opts.update(kwargs)
     return pl.Trainer(callbacks=callbacks, **opts)
 
@@ -227,7 +235,9 @@ def test_applied_lr_is_base_times_schedule(tmp_path: Path, case: str) -> None:
     assert len(trace) == total
     bases = [0.1] if lr2 is None else [0.1, lr2]
     for j, base in enumerate(bases):
-        assert_close([lrs[j] for lrs in trace], [base * expected(k) for k in range(total)], f"group {j}")
+        assert_close(
+            [lrs[j] for lrs in trace], [base * expected(k) for k in range(total)], f"group {j}"
+        )
     assert max(lrs[0] for lrs in trace) > 0  # the run really used the schedule
 
 
@@ -264,10 +274,13 @@ def test_lr_monitor_and_log_lr_report_the_applied_lr(tmp_path: Path, monitor_fir
     monitor = LearningRateMonitor(logging_interval="step")
     callbacks = [monitor, cb] if monitor_first else [cb, monitor]
     logger = CSVLogger(tmp_path, name="logs")
-    trainer(tmp_path, callbacks, logger=logger, log_every_n_steps=1, max_epochs=2).fit(model, **loaders())
+    trainer(tmp_path, callbacks, logger=logger, log_every_n_steps=1, max_epochs=2).fit(
+        model, **loaders()
+    )
 
     trace = model.trainer.optimizers[0].trace
-    rows = list(csv.DictReader(open(Path(logger.log_dir) / "metrics.csv")))
+    with open(Path(logger.log_dir) / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     keys = {
         "lr-RecordingSGD/pg1": 0, "lr-RecordingSGD/pg2": 1,  # LearningRateMonitor
         "lr/pg0": 0, "lr/pg1": 1,  # log_lr
@@ -299,7 +312,8 @@ def test_plateau_cuts_lr_at_the_right_epoch(tmp_path: Path) -> None:
     cb = LRSchedulerCallback(schedule, plateau=plateau, monitor="val_loss")
     trainer(tmp_path, [cb], max_epochs=6).fit(model, **loaders(val=True))
 
-    scale_per_epoch = [1, 1, 1, 1, 0.5, 0.5]  # sanity check (val_loss 0.0) skipped, else cut at once
+    # the sanity check's val_loss 0.0 is skipped: fed to the plateau, it would cut at once
+    scale_per_epoch = [1, 1, 1, 1, 0.5, 0.5]
     bound = schedule.bind(total_steps=48)
     want = [0.1 * bound(k) * scale_per_epoch[k // 8] for k in range(48)]
     assert_close([lrs[0] for lrs in model.trainer.optimizers[0].trace], want)
@@ -382,7 +396,9 @@ def test_manual_optimization_two_optimizers_two_callbacks(tmp_path: Path) -> Non
     cb0 = LRSchedulerCallback(s0, optimizers=0, name="a", log_lr=True)
     cb1 = LRSchedulerCallback(s1, optimizers=[1], name="b")
     ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True)
-    trainer(tmp_path, [cb0, cb1, ckpt], enable_checkpointing=True, max_epochs=2).fit(model, **loaders())
+    trainer(tmp_path, [cb0, cb1, ckpt], enable_checkpointing=True, max_epochs=2).fit(
+        model, **loaders()
+    )
 
     assert model.trainer.global_step == 32  # 16 batches, two updates each
     opt0, opt1 = model.trainer.optimizers
@@ -411,9 +427,13 @@ def _resumable_run(tmp_path: Path, ckpt_path: str | None = None) -> tuple[Any, A
     plateau = lrp.Plateau(factor=0.5, patience=1)
     cb = LRSchedulerCallback(lrp.cosine(warmup_steps="10%", final=0.1), plateau, "val_loss")
     loader = ResumableLoader(data(), BATCH)
-    every = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}")
+    every = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
     callbacks = [cb, CountTaken(loader), every]
-    t = trainer(tmp_path, callbacks, max_epochs=6, enable_checkpointing=True, num_sanity_val_steps=0)
+    t = trainer(
+        tmp_path, callbacks, max_epochs=6, enable_checkpointing=True, num_sanity_val_steps=0
+    )
     t.fit(model, loader, DataLoader(data(16), batch_size=BATCH), ckpt_path=ckpt_path)
     return model, cb, plateau
 
@@ -425,7 +445,7 @@ def test_resume_mid_epoch_continues_exactly(tmp_path: Path) -> None:
     json.dumps(state)  # JSON-compatible
     assert state["plateau"] is not None
 
-    model, cb, plateau = _resumable_run(tmp_path / "resumed", ckpt_path=str(mid))
+    model, _, plateau = _resumable_run(tmp_path / "resumed", ckpt_path=str(mid))
     full_trace = full_model.trainer.optimizers[0].trace
     trace = model.trainer.optimizers[0].trace
     assert len(full_trace) == 48 and len(trace) == 48 - 27
@@ -462,14 +482,18 @@ def test_lightning_cli_yaml(tmp_path: Path, config: str, monkeypatch: pytest.Mon
     from lightning.pytorch.cli import LightningCLI
 
     args = ["--config", str(HERE / config), f"--trainer.default_root_dir={tmp_path}"]
-    cli = LightningCLI(CLIModel, CLIData, run=False, args=args, save_config_kwargs={"overwrite": True})
+    cli = LightningCLI(
+        CLIModel, CLIData, run=False, args=args, save_config_kwargs={"overwrite": True}
+    )
     cb = next(c for c in cli.trainer.callbacks if isinstance(c, LRSchedulerCallback))
     assert cb.schedule == lrp.cosine(warmup_steps="10%", final=0.1)
     assert cb.monitor == "val_loss" and cb.plateau is not None
     assert cb.plateau.to_config() == lrp.Plateau(factor=0.5, patience=2).to_config()
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     expected = cb.schedule.bind(total_steps=16)
-    assert_close([x[0] for x in cli.trainer.optimizers[0].trace], [0.02 * expected(k) for k in range(16)])
+    assert_close(
+        [x[0] for x in cli.trainer.optimizers[0].trace], [0.02 * expected(k) for k in range(16)]
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -478,10 +502,13 @@ def test_lightning_cli_yaml(tmp_path: Path, config: str, monkeypatch: pytest.Mon
 
 
 def test_ddp_ranks_apply_the_same_lr(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.run(
         [sys.executable, str(HERE / "lightning_ddp_script.py"), str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+        check=False, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -489,7 +516,9 @@ def test_ddp_ranks_apply_the_same_lr(tmp_path: Path) -> None:
     assert ranks[0]["val_loss"] != ranks[1]["val_loss"]  # although each logged its own metric
     # the decisions follow the mean over ranks, fed to a Plateau in this process
     plateau = lrp.Plateau(**ranks[0]["plateau_args"])
-    scales = [plateau.update((a + b) / 2) for a, b in zip(ranks[0]["val_loss"], ranks[1]["val_loss"])]
+    scales = [
+        plateau.update((a + b) / 2) for a, b in zip(ranks[0]["val_loss"], ranks[1]["val_loss"])
+    ]
     assert ranks[0]["scales"] == ranks[1]["scales"] == scales
     assert scales[-1] < 1.0  # the mean stalls, so the LR was cut
     local0 = lrp.Plateau(**ranks[0]["plateau_args"])

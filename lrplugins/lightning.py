@@ -23,7 +23,8 @@ cosine(warmup_steps='5%', final=0.1)
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 try:
     import lightning.pytorch as pl
@@ -102,13 +103,13 @@ class LRSchedulerCallback(Callback):
 
     def __init__(
         self,
-        schedule: Union[Schedule, dict[str, Any]],
-        plateau: Union[Plateau, dict[str, Any], None] = None,
-        monitor: Union[str, None] = None,
+        schedule: Schedule | dict[str, Any],
+        plateau: Plateau | dict[str, Any] | None = None,
+        monitor: str | None = None,
         *,
-        optimizers: Union[int, Sequence[int], None] = None,
+        optimizers: int | Sequence[int] | None = None,
         log_lr: bool = False,
-        name: Union[str, None] = None,
+        name: str | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -122,9 +123,13 @@ class LRSchedulerCallback(Callback):
         if isinstance(plateau, dict):
             plateau = Plateau.from_config(plateau)
         if plateau is not None and not isinstance(plateau, Plateau):
-            raise TypeError(f"{owner}(): plateau must be a lrplugins.Plateau or None, got {plateau!r}")
+            raise TypeError(
+                f"{owner}(): plateau must be a lrplugins.Plateau or None, got {plateau!r}"
+            )
         if monitor is not None and not (isinstance(monitor, str) and monitor):
-            raise TypeError(f"{owner}(): monitor must be a metric name (str) or None, got {monitor!r}")
+            raise TypeError(
+                f"{owner}(): monitor must be a metric name (str) or None, got {monitor!r}"
+            )
         if plateau is not None and monitor is None:
             raise ValueError(
                 f"{owner}(): plateau needs monitor, the metric to feed it (e.g. 'val_loss'), "
@@ -146,7 +151,9 @@ class LRSchedulerCallback(Callback):
         self.log_lr = log_lr
         self.name = name
         # Lightning formats state_key around every hook call it profiles; build it once
-        self._state_key = self._generate_state_key(name=name, monitor=monitor, optimizers=self.optimizers)
+        self._state_key = self._generate_state_key(
+            name=name, monitor=monitor, optimizers=self.optimizers
+        )
         # runtime state, set up in on_train_start
         self._bound: Schedule | None = None
         self._driven: tuple[int, ...] = ()
@@ -176,7 +183,9 @@ class LRSchedulerCallback(Callback):
         return {
             "version": _STATE_VERSION,
             "base_lrs": {str(i): list(lrs) for i, lrs in self._base_lrs.items()},
-            "counters": None if self._counters is None else {str(i): n for i, n in self._counters.items()},
+            "counters": None
+            if self._counters is None
+            else {str(i): n for i, n in self._counters.items()},
             "plateau": None if self.plateau is None else self.plateau.state_dict(),
             "total_steps": getattr(bound, "total_steps", None),
             "steps_per_epoch": getattr(bound, "steps_per_epoch", None),
@@ -252,7 +261,9 @@ class LRSchedulerCallback(Callback):
             for i in driven:
                 base = prefix if len(opts) == 1 else f"{prefix}/opt{i}"
                 groups = opts[i].param_groups
-                self._log_keys[i] = [base] if len(groups) == 1 else [f"{base}/pg{j}" for j in range(len(groups))]
+                self._log_keys[i] = (
+                    [base] if len(groups) == 1 else [f"{base}/pg{j}" for j in range(len(groups))]
+                )
         self._apply_all(trainer)
 
     @override
@@ -270,11 +281,18 @@ class LRSchedulerCallback(Callback):
         if self.log_lr:
             for key, lr in zip(self._log_keys[i], lrs):
                 # a float64 tensor, so the logged value is the applied one, not its float32 rounding
-                pl_module.log(key, torch.tensor(lr, dtype=torch.float64), on_step=True, on_epoch=False)
+                pl_module.log(
+                    key, torch.tensor(lr, dtype=torch.float64), on_step=True, on_epoch=False
+                )
 
     @override
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
     ) -> None:
         """Pre-set the LR of the next update, so monitors reading it at batch start see it."""
         self._apply_all(trainer)
@@ -293,7 +311,9 @@ class LRSchedulerCallback(Callback):
             )
         value = torch.as_tensor(metrics[self.monitor], dtype=torch.float64).detach()
         if trainer.world_size > 1:
-            value = trainer.strategy.reduce(value.to(trainer.strategy.root_device), reduce_op="mean")
+            value = trainer.strategy.reduce(
+                value.to(trainer.strategy.root_device), reduce_op="mean"
+            )
         self.plateau.update(float(value))
         if self._base_lrs:
             self._apply_all(trainer)
@@ -312,7 +332,7 @@ class LRSchedulerCallback(Callback):
                     "scheduler from configure_optimizers(), or remove this callback (lrplugins."
                     "torch.LRScheduler is the scheduler form of the same schedules)."
                 )
-        for cb in trainer.callbacks:
+        for cb in trainer.callbacks:  # type: ignore[attr-defined]
             if cb is self or not isinstance(cb, LRSchedulerCallback):
                 continue
             theirs = set(range(len(trainer.optimizers)) if cb.optimizers is None else cb.optimizers)
@@ -331,7 +351,8 @@ class LRSchedulerCallback(Callback):
         out: dict[int, list[float]] = {}
         for i in driven:
             groups = opts[i].param_groups
-            if str(i) in saved:  # resuming: the optimizer's lr is already scaled, use the saved base
+            # resuming: the optimizer's lr is already scaled, so take the saved base
+            if str(i) in saved:
                 lrs = [float(x) for x in saved[str(i)]]
                 if len(lrs) != len(groups):
                     raise ValueError(
@@ -390,7 +411,9 @@ def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
     try:
         out = tuple(items)
     except TypeError:
-        raise TypeError(f"{owner}(): optimizers must be an int, a list of ints or None, got {value!r}") from None
+        raise TypeError(
+            f"{owner}(): optimizers must be an int, a list of ints or None, got {value!r}"
+        ) from None
     if not out or any(not isinstance(i, int) or isinstance(i, bool) or i < 0 for i in out):
         raise ValueError(
             f"{owner}(): optimizers must be indices >= 0 into trainer.optimizers, got {value!r}"
@@ -400,7 +423,9 @@ def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
     return out
 
 
-def _unbound_message(owner: str, schedule: Schedule, bound: Schedule, total: Any, spe: int | None) -> str:
+def _unbound_message(
+    owner: str, schedule: Schedule, bound: Schedule, total: Any, spe: int | None
+) -> str:
     missing = "; ".join(bound.missing)
     hints = []
     if any(m.startswith("total_steps") or "total_steps" in m for m in bound.missing):
