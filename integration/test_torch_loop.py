@@ -22,9 +22,9 @@ def make(torch, device, schedule, plateau=None):
     from lrplugins.torch import LRScheduler
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
-    ).to(device=device, dtype=torch.float64)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).to(
+        device=device, dtype=torch.float64
+    )
     opt = torch.optim.SGD(
         [
             {"params": model[0].parameters(), "lr": BASE_LRS[0]},

@@ -99,6 +99,9 @@ class LRScheduler(_TorchLRScheduler):
 
     def _initial_step(self) -> None:
         # Replaces torch's initial step(): step count 0, LR = schedule(0) where it can be computed.
+        # Base LRs are kept as floats (also for tensor LRs), so get_last_lr() and the state are.
+        floats: list[Any] = [float(b) for b in self.base_lrs]
+        self.base_lrs = floats
         self._step_count = 1
         self.last_epoch = 0
         if self._schedule.is_bound:
@@ -134,7 +137,9 @@ class LRScheduler(_TorchLRScheduler):
             total_steps: total number of optimizer updates of the run.
             steps_per_epoch: optimizer updates per epoch (for ``"Nep"`` durations).
         """
-        self._schedule = self._schedule.bind(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
+        self._schedule = self._schedule.bind(
+            total_steps=total_steps, steps_per_epoch=steps_per_epoch
+        )
         if self._schedule.is_bound:
             self._apply()
         return self
@@ -175,9 +180,9 @@ class LRScheduler(_TorchLRScheduler):
         self._step_count += 1
         if self._plateau is not None:
             m *= self._plateau.scale
-        lrs = []
+        lrs: list[Any] = []
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            lr = base * m
+            lr = float(base) * m
             if group["lr"].__class__ is float:
                 group["lr"] = lr
             else:
@@ -207,7 +212,7 @@ class LRScheduler(_TorchLRScheduler):
             raise self._unbound(exc) from None
         if self._plateau is not None:
             m *= self._plateau.scale
-        lrs = [base * m for base in self.base_lrs]
+        lrs: list[Any] = [base * m for base in self.base_lrs]
         for group, lr in zip(self.optimizer.param_groups, lrs):
             self._store(group, lr)
         self._last_lr = lrs
@@ -248,13 +253,13 @@ class LRScheduler(_TorchLRScheduler):
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """The LRs for the current step (closed form; same as :meth:`get_last_lr` once applied)."""
         m = self._schedule(self.last_epoch) * self.scale
-        return [b * m for b in self.base_lrs]
+        return [float(b) * m for b in self.base_lrs]
 
     _get_closed_form_lr = get_lr
 
     def get_last_lr(self) -> list[float]:  # type: ignore[override]
         """The LRs now in the groups: the ones the most recent (and the next) update uses."""
-        return list(self._last_lr)
+        return [float(x) for x in self._last_lr]
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -295,7 +300,7 @@ class LRScheduler(_TorchLRScheduler):
                 f"missing keys {sorted(_STATE_KEYS - keys)}, unknown keys {sorted(keys - _STATE_KEYS)}"
                 + (f", format {state_dict.get('format')!r}" if "format" in keys else "")
             )
-        base_lrs = [float(b) for b in state_dict["base_lrs"]]
+        base_lrs: list[Any] = [float(b) for b in state_dict["base_lrs"]]
         if len(base_lrs) != len(self.optimizer.param_groups):
             raise ValueError(
                 f"{owner}: the checkpoint has {len(base_lrs)} parameter group(s), the optimizer "

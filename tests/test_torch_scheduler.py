@@ -26,9 +26,7 @@ SCHEDULES = {
 
 def make_optimizer(torch, base_lrs=(0.1, 0.03), cls=None, **kw):
     """An optimizer with one parameter group per base LR."""
-    groups = [
-        {"params": [torch.nn.Parameter(torch.ones(3))], "lr": lr} for lr in base_lrs
-    ]
+    groups = [{"params": [torch.nn.Parameter(torch.ones(3))], "lr": lr} for lr in base_lrs]
     return (cls or torch.optim.SGD)(groups, lr=base_lrs[0], **kw)
 
 
