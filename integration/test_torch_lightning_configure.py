@@ -97,17 +97,17 @@ def loaders():
 
 def trainer(tmp_path, **kw):
     pl = require("lightning.pytorch")
-    args = dict(
-        accelerator="auto",
-        devices=1,
-        max_epochs=4,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        logger=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-    )
+    args = {
+        "accelerator": "auto",
+        "devices": 1,
+        "max_epochs": 4,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "logger": False,
+        "enable_checkpointing": False,
+        "num_sanity_val_steps": 0,
+        "default_root_dir": tmp_path,
+    }
     args.update(kw)
     return pl.Trainer(**args)
 
