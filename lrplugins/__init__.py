@@ -39,10 +39,7 @@ from ._schedules import (
     wsd,
 )
 
-try:  # the plateau monitor lands separately; keep the core importable meanwhile
-    from ._plateau import Plateau
-except ImportError:  # pragma: no cover
-    pass
+from ._plateau import Plateau
 
 __version__ = "0.1.0"
 
