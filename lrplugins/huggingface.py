@@ -1,0 +1,410 @@
+"""Hugging Face adapter: a ``transformers.Trainer`` callback that owns the learning rate.
+
+``Trainer(..., callbacks=[LRSchedulerCallback(schedule)])`` is all it takes, whatever
+``lr_scheduler_type`` says. Every optimizer update uses, for each parameter group,
+
+    lr = group_base_lr * schedule(step) * plateau.scale
+
+where ``group_base_lr`` is the ``lr`` the group was configured with (``learning_rate`` for the
+Trainer's own optimizer), ``step`` is the number of optimizer updates already taken (so
+``gradient_accumulation_steps`` is respected) and ``plateau.scale`` is 1 without a plateau monitor.
+The logged ``learning_rate`` is that same value. The schedule math and the plateau decisions live
+in the core (:mod:`lrplugins`); this module reads the step and the metric from the Trainer and
+writes the learning rate back.
+
+>>> import lrplugins as lrp
+>>> from lrplugins.huggingface import LRSchedulerCallback
+>>> cb = LRSchedulerCallback(lrp.wsd(decay_steps="20%"), plateau=lrp.Plateau(patience=3),
+...                          monitor="eval_loss")
+>>> cb.schedule, cb.monitor
+(wsd(), 'eval_loss')
+
+The other way in is the scheduler form of the same schedules, for a bound schedule and no plateau:
+``Trainer(optimizers=(opt, lrplugins.torch.LRScheduler(opt, schedule)))``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Union
+
+try:
+    import torch
+    from torch.optim.lr_scheduler import LambdaLR
+    from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        f"lrplugins.huggingface needs transformers, accelerate and torch ({exc}); install them with: "
+        "pip install 'lrplugins[huggingface]'"
+    ) from exc
+
+from ._plateau import Plateau
+from ._schedules import Schedule, UnboundScheduleError, from_config
+
+__all__ = ["LRSchedulerCallback"]
+
+_STATE_KEY = "lrplugins"
+_FORMAT = "lrplugins.huggingface.LRSchedulerCallback/1"
+
+
+class _Multiplier:
+    """The ``lr_lambda`` put into the Trainer's ``LambdaLR``: ``schedule(step) * plateau.scale``.
+
+    ``LambdaLR.state_dict()`` saves the ``__dict__`` of a callable object (and only that), and
+    ``load_state_dict()`` writes it back into whatever lambdas the new scheduler has. So the
+    ``__dict__`` holds one JSON-compatible record (the bound schedule's config and the plateau's
+    config and state), refreshed whenever the plateau changes, and the live objects sit in slots.
+    ``scheduler.pt`` therefore loads with ``torch.load(weights_only=True)``.
+    """
+
+    __slots__ = ("schedule", "plateau", "__dict__")
+
+    def __init__(self, schedule: Schedule, plateau: Plateau | None) -> None:
+        self.schedule = schedule
+        self.plateau = plateau
+        self.refresh()
+
+    def __call__(self, step: int) -> float:
+        m = self.schedule(step)
+        if self.plateau is not None:
+            m *= self.plateau.scale
+        return m
+
+    def refresh(self) -> None:
+        try:
+            schedule_cfg: dict[str, Any] | None = self.schedule.to_config()
+        except TypeError:  # custom(fn) has no config; a resumed run keeps the live schedule
+            schedule_cfg = None
+        plateau = self.plateau
+        self.__dict__[_STATE_KEY] = {
+            "format": _FORMAT,
+            "schedule": schedule_cfg,
+            "plateau": None
+            if plateau is None
+            else {"config": plateau.to_config(), "state": plateau.state_dict()},
+        }
+
+
+class LRSchedulerCallback(TrainerCallback):
+    """Drive every parameter group's LR with ``base_lr * schedule(step) * plateau.scale``.
+
+    How it plugs in: at ``on_train_begin`` the Trainer's own scheduler (the ``LambdaLR`` that every
+    ``lr_scheduler_type`` except ``"reduce_lr_on_plateau"`` and ``"greedy"`` builds, the default
+    ``"linear"`` included) gets this schedule as its ``lr_lambda``, and the LR of the first update
+    is written into the groups at once. The Trainer then steps and checkpoints that scheduler as
+    usual, and logs its ``get_last_lr()``, so the logged ``learning_rate`` is the LR each update
+    used, and nothing is applied twice. Its warmup settings (``warmup_steps``, ``warmup_ratio``)
+    are ignored: put the warmup in the schedule.
+
+    Binding: an unbound schedule (``total_steps=None``, ``"5%"``, ``"2ep"``) is bound from
+    ``state.max_steps`` (total optimizer updates) and ``ceil(len(train_dataloader) /
+    gradient_accumulation_steps)`` (updates per epoch, on each process). A ``total_steps`` or
+    ``steps_per_epoch`` given to the schedule itself wins.
+
+    Plateau: with ``plateau`` and ``monitor``, each evaluation during ``train()`` feeds
+    ``metrics[monitor]`` to ``plateau.update``; ``"loss"`` and ``"eval_loss"`` both name the eval
+    loss (an un-prefixed name gets the ``eval_`` prefix, as ``metric_for_best_model`` does). A
+    reduction is written into the groups at once, so the next update uses it. The evaluation of
+    ``eval_on_start`` is not fed (as the Trainer's own plateau scheduler skips it), nor is
+    ``trainer.evaluate()`` outside training. With several eval datasets, name the one to monitor
+    by its full key (``"eval_<name>_loss"``). In a distributed run the Trainer gathers the
+    predictions and losses of all processes before computing the metrics, so every process sees
+    the same value; the callback still broadcasts process 0's value, so the decisions are identical
+    even for a metric computed per process.
+
+    Checkpoints and resume: the bound schedule's config and the plateau's config and state travel
+    inside the scheduler's own state (``scheduler.pt``, JSON-compatible values only, loaded by the
+    Trainer with ``weights_only=True``), and the step and per-group base LRs are the scheduler's own
+    ``last_epoch`` and ``base_lrs``. ``trainer.train(resume_from_checkpoint=...)`` therefore
+    continues the exact LR sequence and plateau state of an uninterrupted run, with nothing to set:
+    ``restore_callback_states_from_checkpoint`` may be left at its default. A fresh ``train()``
+    (not a resume) starts the plateau from scratch.
+
+    Args:
+        schedule: a schedule (multiplier of each group's base LR), or its ``to_config()`` dict.
+        plateau: an optional :class:`lrplugins.Plateau` (or its ``to_config()`` dict) whose
+            ``scale`` multiplies the schedule; needs ``monitor``.
+        monitor: the evaluation metric fed to ``plateau``, e.g. ``"eval_loss"`` (or ``"loss"``).
+
+    Raises:
+        TypeError: ``schedule`` is not a schedule or config dict, ``plateau`` is not a Plateau,
+            ``monitor`` is not a string.
+        ValueError: ``plateau`` without ``monitor`` or the reverse.
+
+    >>> import lrplugins as lrp
+    >>> cb = LRSchedulerCallback({"kind": "cosine", "warmup_steps": "10%"},
+    ...                          plateau={"patience": 2, "factor": 0.5}, monitor="loss")
+    >>> cb.schedule, cb.plateau.scale, cb.bound_schedule
+    (cosine(warmup_steps='10%'), 1.0, None)
+
+    In a training script (``model``, ``args`` and the datasets as usual)::
+
+        trainer = Trainer(model, args, train_dataset=train, eval_dataset=val,
+                          callbacks=[LRSchedulerCallback(lrp.wsd(decay_steps="20%"),
+                                                         plateau=lrp.Plateau(patience=3),
+                                                         monitor="eval_loss")])
+        trainer.train()
+    """
+
+    def __init__(
+        self,
+        schedule: Union[Schedule, dict[str, Any]],
+        plateau: Union[Plateau, dict[str, Any], None] = None,
+        monitor: Union[str, None] = None,
+    ) -> None:
+        owner = type(self).__name__
+        if isinstance(schedule, dict):
+            schedule = from_config(schedule)
+        if not isinstance(schedule, Schedule):
+            raise TypeError(
+                f"{owner}(): schedule must be a lrplugins schedule or its config dict, "
+                f"got {schedule!r}"
+            )
+        if isinstance(plateau, dict):
+            plateau = Plateau.from_config(plateau)
+        if plateau is not None and not isinstance(plateau, Plateau):
+            raise TypeError(f"{owner}(): plateau must be a lrplugins.Plateau or None, got {plateau!r}")
+        if monitor is not None and not (isinstance(monitor, str) and monitor):
+            raise TypeError(f"{owner}(): monitor must be a metric name (str) or None, got {monitor!r}")
+        if plateau is not None and monitor is None:
+            raise ValueError(
+                f"{owner}(): plateau needs monitor, the metric to feed it (e.g. 'eval_loss'), "
+                "got monitor=None"
+            )
+        if monitor is not None and plateau is None:
+            raise ValueError(
+                f"{owner}(): monitor={monitor!r} is only read with a plateau; pass "
+                "plateau=lrplugins.Plateau(...) or drop monitor"
+            )
+        self.schedule: Schedule = schedule
+        self.plateau: Plateau | None = plateau
+        self.monitor: str | None = monitor
+        self._fresh_plateau = None if plateau is None else plateau.state_dict()
+        # runtime, set in on_train_begin
+        self._scheduler: LambdaLR | None = None
+        self._mult: _Multiplier | None = None
+        self._bound: Schedule | None = None
+        self._begin_step = 0
+
+    @property
+    def bound_schedule(self) -> Schedule | None:
+        """The schedule bound from the Trainer at train begin (``None`` before training)."""
+        return self._bound
+
+    # -- hooks ----------------------------------------------------------------------------------
+    def on_train_begin(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        lr_scheduler: Any = None,
+        train_dataloader: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Bind the schedule, take over the Trainer's scheduler and set the first update's LR."""
+        owner = type(self).__name__
+        sched = _check_scheduler(owner, lr_scheduler)
+
+        spe = None
+        if train_dataloader is not None:
+            try:
+                batches = len(train_dataloader)
+            except TypeError:  # an IterableDataset: no epochs to speak of
+                batches = 0
+            if batches > 0:
+                spe = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
+        total = state.max_steps if state.max_steps and state.max_steps > 0 else None
+        bound = self.schedule.bind(total_steps=total, steps_per_epoch=spe)
+        if not bound.is_bound:
+            raise UnboundScheduleError(_unbound_message(owner, self.schedule, bound, spe))
+
+        saved = _take_saved(sched)
+        resuming = state.global_step > 0
+        if resuming and saved is not None:
+            self._restore(owner, saved, bound)
+        elif resuming:
+            warnings.warn(
+                f"{owner}: resuming at step {state.global_step} from a checkpoint whose scheduler "
+                "state was not written by this callback; the schedule continues from the saved "
+                "step, the plateau (if any) starts from scratch.",
+                stacklevel=2,
+            )
+            self._reset_plateau()
+        else:
+            self._reset_plateau()
+
+        self._bound = bound
+        self._mult = _Multiplier(bound, self.plateau)
+        sched.lr_lambdas = [self._mult] * len(sched.optimizer.param_groups)
+        self._scheduler = sched
+        self._begin_step = state.global_step
+        self._apply()
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Feed the monitored metric to the plateau; a reduction applies to the very next update."""
+        if self.plateau is None or self._mult is None or state.global_step == self._begin_step:
+            return  # no plateau, not training (trainer.evaluate()), or eval_on_start
+        value = self._metric(metrics or {})
+        if value is None:
+            return  # another eval dataset's metrics
+        value = _same_on_all_ranks(value, args)
+        old = self.plateau.scale
+        self.plateau.update(value)
+        self._mult.refresh()
+        if self.plateau.scale != old:
+            self._apply()
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Stop feeding the plateau (a later ``trainer.evaluate()`` leaves it alone)."""
+        self._mult = None
+        self._scheduler = None
+
+    # -- internals ------------------------------------------------------------------------------
+    def _apply(self) -> None:
+        """Write ``base_lr * schedule(last_epoch) * scale`` into the groups and ``get_last_lr()``."""
+        sched, mult = self._scheduler, self._mult
+        if sched is None or mult is None:
+            return
+        m = mult(sched.last_epoch)
+        lrs = [float(base) * m for base in sched.base_lrs]
+        for group, lr in zip(sched.optimizer.param_groups, lrs):
+            if isinstance(group["lr"], torch.Tensor):  # tensor LRs (capturable / fused optimizers)
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+        sched._last_lr = lrs  # what get_last_lr() returns, i.e. what the Trainer logs
+
+    def _metric(self, metrics: dict[str, Any]) -> float | None:
+        monitor = str(self.monitor)  # set whenever plateau is (checked in __init__)
+        for key in (monitor, f"eval_{monitor}"):
+            if key in metrics:
+                return float(metrics[key])
+        # Which evaluation is this? Every metrics dict has "<prefix>_runtime".
+        prefix = next((k[: -len("_runtime")] for k in metrics if k.endswith("_runtime")), "eval")
+        suffixes = {k[len(prefix) + 1 :] for k in metrics if k.startswith(prefix + "_")}
+        wanted = monitor if monitor.startswith("eval_") else f"eval_{monitor}"
+        other_dataset = (
+            prefix != "eval"
+            and not wanted.startswith(prefix + "_")
+            and wanted[len("eval_") :] not in suffixes
+        )
+        if other_dataset:
+            return None
+        hint = ""
+        if prefix != "eval":
+            hint = (
+                " With several eval datasets, name the one to monitor by its full key, e.g. "
+                f"{prefix + '_loss'!r}."
+            )
+        raise RuntimeError(
+            f"{type(self).__name__}(monitor={monitor!r}): no such metric in this evaluation; "
+            f"available metrics: {sorted(metrics) or 'none'}.{hint}"
+        )
+
+    def _reset_plateau(self) -> None:
+        if self.plateau is not None and self._fresh_plateau is not None:
+            self.plateau.load_state_dict(self._fresh_plateau)
+
+    def _restore(self, owner: str, saved: dict[str, Any], bound: Schedule) -> None:
+        old_cfg = saved.get("schedule")
+        if old_cfg is not None and from_config(old_cfg) != bound:
+            warnings.warn(
+                f"{owner}: the checkpoint's schedule was bound as {from_config(old_cfg)!r} and is "
+                f"now bound as {bound!r} from the Trainer; the LR after the resume follows the new "
+                "one.",
+                stacklevel=3,
+            )
+        saved_plateau = saved.get("plateau")
+        if saved_plateau is None:
+            self._reset_plateau()
+            return
+        if self.plateau is None:
+            warnings.warn(
+                f"{owner}: the checkpoint holds plateau state (scale "
+                f"{saved_plateau['state'].get('scale')}) but this callback has no plateau; the "
+                "saved scale is dropped.",
+                stacklevel=3,
+            )
+            return
+        if saved_plateau["config"] != self.plateau.to_config():
+            warnings.warn(
+                f"{owner}: the checkpoint's plateau had config {saved_plateau['config']}, this "
+                f"one has {self.plateau.to_config()}; its saved state is loaded into this one.",
+                stacklevel=3,
+            )
+        self.plateau.load_state_dict(saved_plateau["state"])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(schedule={self.schedule!r}, plateau={self.plateau!r}, "
+            f"monitor={self.monitor!r})"
+        )
+
+
+def _check_scheduler(owner: str, lr_scheduler: Any) -> LambdaLR:
+    if isinstance(lr_scheduler, LambdaLR):
+        return lr_scheduler
+    kind = type(lr_scheduler).__name__
+    if type(lr_scheduler).__module__ == "lrplugins.torch":
+        raise ValueError(
+            f"{owner}: the Trainer was given lrplugins.torch.LRScheduler as its scheduler, and both "
+            "would set the learning rate. Keep one: Trainer(optimizers=(opt, None)) with this "
+            "callback, or the scheduler without the callback."
+        )
+    if lr_scheduler is None:
+        raise RuntimeError(f"{owner}: on_train_begin got no lr_scheduler from the Trainer.")
+    raise ValueError(
+        f"{owner}: the Trainer's scheduler is a {kind}, which this callback cannot drive (it takes "
+        "over the LambdaLR that every lr_scheduler_type builds except 'reduce_lr_on_plateau' and "
+        "'greedy'). Leave lr_scheduler_type at its default and pass plateau=lrplugins.Plateau(...), "
+        f"monitor=... to the callback instead; got lr_scheduler={kind}."
+    )
+
+
+def _take_saved(sched: LambdaLR) -> dict[str, Any] | None:
+    """Pop this callback's record from the lambdas that ``load_state_dict`` wrote it into."""
+    saved = None
+    for fn in sched.lr_lambdas:
+        d = getattr(fn, "__dict__", None)
+        if isinstance(d, dict) and _STATE_KEY in d:
+            record = d.pop(_STATE_KEY)  # also cleans module-level functions it was written into
+            if isinstance(record, dict) and record.get("format") == _FORMAT:
+                saved = record
+    return saved
+
+
+def _same_on_all_ranks(value: float, args: TrainingArguments) -> float:
+    """Process 0's value on every process (the Trainer's metrics already agree; this makes sure)."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return value
+    device = args.device if dist.get_backend() != "gloo" else torch.device("cpu")
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
+def _unbound_message(owner: str, schedule: Schedule, bound: Schedule, spe: int | None) -> str:
+    hints = []
+    if any("total_steps" in m for m in bound.missing):
+        hints.append("set TrainingArguments(max_steps=N) or pass total_steps=N to the schedule")
+    if any("steps_per_epoch" in m for m in bound.missing) and spe is None:
+        hints.append(
+            "an 'Nep' duration needs the number of batches per epoch: give the train dataset a "
+            "__len__, or use step counts instead of epochs"
+        )
+    return (
+        f"{owner}: cannot bind {schedule!r}: missing {'; '.join(bound.missing)}. "
+        + "; ".join(hints)
+        + "."
+    )
