@@ -119,10 +119,13 @@ def assert_lrs(got, want, rel=1e-12):
         assert g == pytest.approx(w, rel=rel, abs=1e-15), t
 
 
-def test_applied_and_logged_lr_follow_the_schedule(tmp_path, device):
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_applied_and_logged_lr_follow_the_schedule(tmp_path, device, accumulate):
     schedule = lrp.cosine(total_steps=24, warmup_steps=3, final=0.1)
     model, data, opt, sched, held = setup(device, schedule)
-    trainer = make_trainer(tmp_path, device, model, data, opt, sched)
+    trainer = make_trainer(
+        tmp_path, device, model, data, opt, sched, gradient_accumulation_steps=accumulate
+    )
     trainer.train()
     assert trainer.state.global_step == 24 and sched.last_epoch == 24
     assert_lrs(held, expected(schedule, [1.0] * 24))

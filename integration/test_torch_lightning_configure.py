@@ -60,9 +60,11 @@ def build(schedule, plateau_args=None, metric=None):
                 )
 
         def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-            self.measured.append(
-                [(b - float(p.detach().flatten()[i])) / g for p, i, b, g in self._probes]
-            )
+            if self._probes:  # this batch ended with an update (not an accumulation step)
+                self.measured.append(
+                    [(b - float(p.detach().flatten()[i])) / g for p, i, b, g in self._probes]
+                )
+                self._probes = []
 
         def configure_optimizers(self):
             opt = torch.optim.SGD(
@@ -122,23 +124,25 @@ def assert_lrs(got, want, rel):
         assert g == pytest.approx(w, rel=rel, abs=1e-15), t
 
 
-def test_step_interval_applies_the_schedule_to_every_update(tmp_path, device):
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_step_interval_applies_the_schedule_to_every_update(tmp_path, device, accumulate):
     from lrplugins.torch import LRScheduler
 
-    schedule = lrp.cosine(total_steps=24, warmup_steps=3, final=0.1)
+    updates = 24 // accumulate  # 4 epochs of 6 batches
+    schedule = lrp.cosine(total_steps=updates, warmup_steps=3, final=0.1)
     model = build(schedule)
     train, val = loaders()
-    t = trainer(tmp_path)
+    t = trainer(tmp_path, accumulate_grad_batches=accumulate)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t.fit(model, train, val)
     # no torch scheduler warning ("lr_scheduler.step() before optimizer.step()", deprecations)
     assert not [w for w in caught if "lr_scheduler" in str(w.message)]
     assert model.device.type == device
-    assert t.global_step == 24
+    assert t.global_step == updates
     sched = t.lr_scheduler_configs[0].scheduler
-    assert isinstance(sched, LRScheduler) and sched.last_epoch == 24
-    want = expected(schedule, [1.0] * 24)
+    assert isinstance(sched, LRScheduler) and sched.last_epoch == updates
+    want = expected(schedule, [1.0] * updates)
     assert_lrs(model.held, want, rel=1e-12)
     assert model.after == model.held  # nothing changes the LR during an update
     assert_lrs(model.measured, want, rel=1e-6)
