@@ -262,6 +262,27 @@ def test_update_uses_the_recorded_lr(tmp_path: Path) -> None:
         assert math.isclose(lr, 0.2 * expected(k), rel_tol=1e-9, abs_tol=1e-12), (k, lr)
 
 
+def test_group_added_during_training_follows_the_schedule(tmp_path: Path) -> None:
+    """A group added mid-run (as BaseFinetuning does) gets its own lr as base, from then on."""
+
+    class Unfreeze(pl.Callback):
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.current_epoch == 1:
+                extra = nn.Parameter(torch.zeros(1, device=pl_module.device))
+                trainer.optimizers[0].add_param_group({"params": [extra], "lr": 0.5})
+
+    model = Tiny(lr=0.1)
+    trainer(tmp_path, [LRSchedulerCallback(COSINE, log_lr=True), Unfreeze()]).fit(
+        model, **loaders()
+    )
+    trace = model.trainer.optimizers[0].trace
+    expected = COSINE.bind(total_steps=24)
+    assert [len(lrs) for lrs in trace] == [1] * 8 + [2] * 16
+    assert_close([lrs[0] for lrs in trace], [0.1 * expected(k) for k in range(24)])
+    assert_close([lrs[1] for lrs in trace[8:]], [0.5 * expected(k) for k in range(8, 24)])
+    assert float(model.trainer.callback_metrics["lr/pg1"]) == trace[-1][1]
+
+
 # ------------------------------------------------------------------------------------------------
 # Logging
 # ------------------------------------------------------------------------------------------------

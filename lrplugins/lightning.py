@@ -161,6 +161,7 @@ class LRSchedulerCallback(Callback):
         self._counters: dict[int, int] | None = None  # manual optimization with several optimizers
         self._index: dict[int, int] = {}  # id(optimizer) -> index in trainer.optimizers
         self._log_keys: dict[int, list[str]] = {}
+        self._n_optimizers = 0
         self._loaded: dict[str, Any] | None = None
         self._cache: tuple[int, float] = (-1, 0.0)  # (step, schedule(step))
 
@@ -255,15 +256,8 @@ class LRSchedulerCallback(Callback):
         else:
             self._counters = None
 
-        if self.log_lr:
-            prefix = "lr" if self.name is None else f"lr-{self.name}"
-            self._log_keys = {}
-            for i in driven:
-                base = prefix if len(opts) == 1 else f"{prefix}/opt{i}"
-                groups = opts[i].param_groups
-                self._log_keys[i] = (
-                    [base] if len(groups) == 1 else [f"{base}/pg{j}" for j in range(len(groups))]
-                )
+        self._n_optimizers = len(opts)
+        self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
         self._apply_all(trainer)
 
     @override
@@ -377,6 +371,13 @@ class LRSchedulerCallback(Callback):
             f"({type(optimizer).__name__}); cannot tell which learning rate to set."
         )
 
+    def _keys(self, n_optimizers: int, i: int, n_groups: int) -> list[str]:
+        """The keys ``log_lr`` logs optimizer ``i``'s groups under."""
+        base = "lr" if self.name is None else f"lr-{self.name}"
+        if n_optimizers > 1:
+            base = f"{base}/opt{i}"
+        return [base] if n_groups == 1 else [f"{base}/pg{j}" for j in range(n_groups)]
+
     def _multiplier(self, step: int) -> float:
         cached_step, value = self._cache
         if step != cached_step:
@@ -387,8 +388,15 @@ class LRSchedulerCallback(Callback):
     def _apply(self, optimizer: Any, i: int, step: int) -> list[float]:
         mult = self._multiplier(step)
         scale = 1.0 if self.plateau is None else self.plateau.scale
+        groups, bases = optimizer.param_groups, self._base_lrs[i]
+        if len(groups) > len(
+            bases
+        ):  # a group added in training (BaseFinetuning): its lr is its base
+            bases.extend(float(g["lr"]) for g in groups[len(bases) :])
+            if self.log_lr:
+                self._log_keys[i] = self._keys(self._n_optimizers, i, len(groups))
         lrs = []
-        for group, base in zip(optimizer.param_groups, self._base_lrs[i]):
+        for group, base in zip(groups, bases):
             lr = base * mult * scale
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(lr)
