@@ -48,7 +48,9 @@ class LRScheduler(_TorchLRScheduler):
     the first update uses.
 
     Each group keeps its own base LR (its ``initial_lr``, the ``lr`` it had when the first scheduler
-    was attached), so groups with different LRs follow the same shape.
+    was attached), so groups with different LRs follow the same shape. A group added later with
+    ``optimizer.add_param_group`` (e.g. by Lightning's ``BaseFinetuning``) takes its ``lr`` at the
+    next :meth:`step` as its base LR.
 
     Args:
         optimizer: the optimizer whose ``param_groups`` this scheduler owns.
@@ -180,8 +182,11 @@ class LRScheduler(_TorchLRScheduler):
         self._step_count += 1
         if self._plateau is not None:
             m *= self._plateau.scale
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.base_lrs):
+            self._adopt_new_groups()
         lrs: list[Any] = []
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+        for group, base in zip(groups, self.base_lrs):
             lr = float(base) * m
             if group["lr"].__class__ is float:
                 group["lr"] = lr
@@ -212,10 +217,24 @@ class LRScheduler(_TorchLRScheduler):
             raise self._unbound(exc) from None
         if self._plateau is not None:
             m *= self._plateau.scale
+        if len(self.optimizer.param_groups) != len(self.base_lrs):
+            self._adopt_new_groups()
         lrs: list[Any] = [base * m for base in self.base_lrs]
         for group, lr in zip(self.optimizer.param_groups, lrs):
             self._store(group, lr)
         self._last_lr = lrs
+
+    def _adopt_new_groups(self) -> None:
+        """Give groups added after construction (``add_param_group``) their ``lr`` as base LR."""
+        groups = self.optimizer.param_groups
+        if len(groups) < len(self.base_lrs):
+            raise ValueError(
+                f"LRScheduler: the optimizer has {len(groups)} parameter group(s), fewer than the "
+                f"{len(self.base_lrs)} this scheduler was built with; groups cannot be removed"
+            )
+        for group in groups[len(self.base_lrs) :]:
+            group.setdefault("initial_lr", float(group["lr"]))
+            self.base_lrs.append(float(group["initial_lr"]))
 
     @staticmethod
     def _store(group: dict[str, Any], lr: float) -> None:

@@ -165,6 +165,23 @@ def test_existing_initial_lr_is_the_base_lr():
     assert sched.base_lrs == [2.0] and opt.param_groups[0]["lr"] == 2.0
 
 
+def test_a_group_added_during_training_takes_its_lr_as_base():
+    torch = require("torch")
+    from lrplugins.torch import LRScheduler
+
+    s = lrp.linear(total_steps=10)
+    opt = make_optimizer(torch, (1.0,))
+    applied = record_applied(opt)
+    sched = LRScheduler(opt, s)
+    train(torch, opt, sched, 3)
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(3))], "lr": 0.5})
+    train(torch, opt, sched, 3)  # the new group's first update is at its base LR (as added)
+    assert applied[3] == [s(3), 0.5]
+    assert applied[4:] == [[s(t), 0.5 * s(t)] for t in (4, 5)]
+    assert sched.base_lrs == [1.0, 0.5]
+    assert sched.state_dict()["base_lrs"] == [1.0, 0.5]
+
+
 # ------------------------------------------------------------------------------------------------
 # Plateau
 # ------------------------------------------------------------------------------------------------
