@@ -240,6 +240,13 @@ def accumulation() -> str:
     want = 0.2 * np.array(s2.bind(total_steps=8, steps_per_epoch=4).values(range(8)))
     close(applied_lrs(rec.w, d, accum=2), want, "callback")
     close(hist.history["learning_rate"], want[3::4], "History learning_rate")
+    # schedule=None: the callback binds and drives the optimizer's own LearningRateSchedule
+    s3 = lrp.linear(warmup_steps="50%")
+    model = linear_model(keras.optimizers.SGD(LearningRateSchedule(s3, 0.2), gradient_accumulation_steps=2))
+    rec = Weights()
+    fit(model, d, 2, [LRSchedulerCallback(None), rec])
+    want = 0.2 * np.array(s3.bind(total_steps=8).values(range(8)))
+    close(applied_lrs(rec.w, d, accum=2), want, "callback(None) + optimizer schedule")
     return "ok"
 
 
@@ -398,7 +405,20 @@ def _fit_generator(gen: Callable[[], Any]) -> Any:
                      callbacks=[LRSchedulerCallback(lrp.cosine(warmup_steps=2)), StopAfter(1)])
 
 
+def doctests() -> str:
+    """The examples in lrplugins.keras's docstrings run on this backend."""
+    import doctest
+
+    import lrplugins.keras
+
+    result = doctest.testmod(lrplugins.keras, optionflags=doctest.ELLIPSIS)
+    if result.failed or not result.attempted:
+        raise AssertionError(f"doctests: {result}")
+    return f"{result.attempted} examples"
+
+
 SCENARIOS: dict[str, Callable[[], Any]] = {
+    "doctests": doctests,
     "catalog": catalog,
     "trace": trace,
     "accumulation": accumulation,

@@ -27,6 +27,7 @@ ROOT = HERE.parent
 SCRIPT = HERE / "keras_scenarios.py"
 BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 SCENARIOS = [
+    "doctests",
     "catalog",
     "trace",
     "accumulation",

@@ -312,6 +312,12 @@ class LRSchedulerCallback(keras.callbacks.Callback):
         self._epochs_done = 0  # epochs completed, as of the last epoch end
         self._resume_checked = False
 
+    @property
+    def lr_schedule(self) -> LearningRateSchedule | None:
+        """The :class:`LearningRateSchedule` this callback drives (``None`` until attached to a
+        compiled model); ``cb.lr_schedule.lr(step)`` is the LR of update ``step``."""
+        return self._lrs
+
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The callback's runtime state, JSON-compatible: plateau state, step and epoch."""
@@ -362,7 +368,9 @@ class LRSchedulerCallback(keras.callbacks.Callback):
                     "lrplugins.keras.LearningRateSchedule, but the optimizer has the float "
                     f"learning_rate {float(ops.convert_to_numpy(current))}; pass a schedule"
                 )
-            base_lr = float(ops.convert_to_numpy(current))
+            # the variable is float32: take the shortest decimal that round-trips (0.05, not
+            # 0.05000000074505806), which is the value the user configured
+            base_lr = float(str(ops.convert_to_numpy(current).astype("float32")))
             lrs = LearningRateSchedule(self.schedule, base_lr=base_lr)
             opt.learning_rate = lrs  # Keras untracks the float LR variable here
             self._lrs = lrs
@@ -417,7 +425,7 @@ class LRSchedulerCallback(keras.callbacks.Callback):
         model.make_train_function(force=True)
 
     def _bind(self, schedule: Schedule, opt: Any) -> Schedule:
-        k = int(opt.gradient_accumulation_steps or 1)
+        k = int(getattr(opt, "gradient_accumulation_steps", None) or 1)
         steps = self.params.get("steps")
         epochs = self.params.get("epochs")
         total = spe = None
