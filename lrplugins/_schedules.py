@@ -1022,7 +1022,8 @@ class one_cycle(Schedule):
         phases = []
         begin = 0.0
         for stop, (a, b) in zip(ends, levels):
-            phases.append((begin, stop, max(stop - begin, 1e-12), a, b))
+            # an empty phase (pct_start * N <= 1 puts the peak at or before step 0) is complete
+            phases.append((begin, stop, stop - begin if stop > begin else None, a, b))
             begin = stop
         return (tuple(phases), self.anneal == "cos")
 
@@ -1031,7 +1032,7 @@ class one_cycle(Schedule):
         phases, cos = p
         out: Any = None
         for begin, stop, length, a, b in reversed(phases):
-            pct = xp.clip((t - begin) / length, 0.0, 1.0)
+            pct = 1.0 if length is None else xp.clip((t - begin) / length, 0.0, 1.0)
             if cos:
                 val = b + (a - b) / 2.0 * (xp.cos(_PI * pct) + 1.0)
             else:

@@ -925,6 +925,7 @@ def test_quirk_torch_one_cycle_peak_at_step_zero_divides_by_zero(total, pct, thr
     s = lrp.one_cycle(total_steps=total, pct_start=pct, three_phase=three_phase)
     vals = s.values(np.arange(total + 10))
     assert np.isfinite(vals).all() and (vals > 0).all() and (vals <= 1).all()
+    assert s(0) == 1.0  # the empty rise is complete: the peak is at step 0, as the phases say
 
 
 def test_quirk_torch_warm_restarts_epoch_argument_misplaces_a_restart():
