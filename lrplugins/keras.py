@@ -446,19 +446,25 @@ class LRSchedulerCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._resume_checked:
             return
-        self._resume_checked = True
-        if self.backup_dir is None or epoch == 0:
-            return
-        saved = self._read_backup()
-        state = saved.get(str(epoch)) if saved else None
-        if state is None:
+        self._resume_checked = True  # once per fit, after every callback's on_train_begin
+        if self.backup_dir is not None and epoch > 0:
+            state = self._read_backup().get(str(epoch))
+            if state is None:
+                warnings.warn(
+                    f"LRSchedulerCallback: fit() starts at epoch {epoch} but "
+                    f"{self._backup_path()} has no state for it; the plateau starts fresh",
+                    stacklevel=2,
+                )
+            else:
+                self.load_state_dict(state)
+        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        if step < self._step:
             warnings.warn(
-                f"LRSchedulerCallback: fit() starts at epoch {epoch} but {self._backup_path()} "
-                "has no state for it; the plateau starts fresh",
+                f"LRSchedulerCallback: the optimizer is at update {step} but this callback's state "
+                f"was saved at update {self._step}: the optimizer's state was not restored, so the "
+                f"schedule restarts from update {step}",
                 stacklevel=2,
             )
-            return
-        self.load_state_dict(state)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         model = self.model
