@@ -10,6 +10,7 @@ optimizer's ``step``), the eval losses it saw and the plateau scale after each e
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,12 @@ def main(out: Path) -> None:
         "plateau_args": PLATEAU,
     }
     (out / f"rank{rank}.json").write_text(json.dumps(result))
-    if torch.distributed.is_initialized():  # a clean exit (gloo aborts on a live process group)
-        torch.distributed.destroy_process_group()
+    # With torch 2.13 + transformers 5.24 on CPU, about one run in three hangs when main()'s
+    # locals (the DDP-wrapped model, the gloo process group) are freed, after everything above has
+    # finished and also without this callback; exit without the teardown so the test cannot hang.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
