@@ -48,9 +48,13 @@ transformers.logging.set_verbosity_error()
 def model() -> Any:
     torch.manual_seed(0)
     cfg = BertConfig(
-        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, num_labels=2,
-    )  # fmt: skip
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_labels=2,
+    )
     return BertForSequenceClassification(cfg)
 
 
@@ -76,14 +80,25 @@ def run(variant: str, steps: int, out: str) -> float:
     if variant in ("default + eval", "callback + plateau"):
         extra = {"eval_strategy": "steps", "eval_steps": 50}
     args = TrainingArguments(
-        output_dir=out, report_to="none", use_cpu=not torch.cuda.is_available(), logging_steps=1,
-        per_device_train_batch_size=4, per_device_eval_batch_size=4, max_steps=steps,
-        save_strategy="no", disable_tqdm=True, seed=0, **extra,
-    )  # fmt: skip
+        output_dir=out,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        max_steps=steps,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+        **extra,
+    )
     trainer = Trainer(
-        model=model(), args=args, train_dataset=dataset(64, 1), eval_dataset=dataset(16, 2),
+        model=model(),
+        args=args,
+        train_dataset=dataset(64, 1),
+        eval_dataset=dataset(16, 2),
         callbacks=callbacks,
-    )  # fmt: skip
+    )
     trainer.remove_callback(PrinterCallback)  # no per-step printing in the timings
     result = trainer.train()
     eval_time = sum(e.get("eval_runtime", 0.0) for e in trainer.state.log_history)
@@ -101,8 +116,11 @@ def scheduler_step_cost(n: int = 100_000) -> dict[str, float]:
         _Multiplier(lrp.wsd(decay_steps="20%").bind(total_steps=10 * n), lrp.Plateau())
     ]
     out = {}
-    for name, sched in (("transformers linear lr_lambda", default), ("lrplugins linear", ours),
-                        ("lrplugins wsd + plateau", with_plateau)):  # fmt: skip
+    for name, sched in (
+        ("transformers linear lr_lambda", default),
+        ("lrplugins linear", ours),
+        ("lrplugins wsd + plateau", with_plateau),
+    ):
         out[name] = min(timeit.repeat(sched.step, number=n // 10, repeat=5)) / (n // 10)
     return out
 

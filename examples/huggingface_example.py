@@ -20,8 +20,9 @@ import lrplugins as lrp
 from lrplugins.huggingface import LRSchedulerCallback
 
 torch.manual_seed(0)
-config = GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=16,
-                    bos_token_id=0, eos_token_id=0)
+config = GPT2Config(
+    n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=16, bos_token_id=0, eos_token_id=0
+)
 model = GPT2LMHeadModel(config)
 tokens = torch.randint(0, 100, (80, 16))
 train = [{"input_ids": t, "labels": t} for t in tokens[:64]]

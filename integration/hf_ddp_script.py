@@ -32,7 +32,9 @@ class Recorder(TrainerCallback):
         self.scales: dict[int, float] = {}
         self.eval_loss: dict[int, float] = {}
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, optimizer: Any = None, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, optimizer: Any = None, **kw: Any
+    ) -> None:
         raw = getattr(optimizer, "optimizer", optimizer)
         inner = raw.step
 
@@ -43,7 +45,9 @@ class Recorder(TrainerCallback):
         step._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
         raw.step = step
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any
+    ) -> None:
         # runs after the LRSchedulerCallback (it is listed later), so the scale is the new one
         self.eval_loss[state.global_step] = float(metrics["eval_loss"])
         self.scales[state.global_step] = self.cb.plateau.scale  # type: ignore[union-attr]
@@ -51,20 +55,36 @@ class Recorder(TrainerCallback):
 
 def main(out: Path) -> None:
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=8))
+    model = GPT2LMHeadModel(
+        GPT2Config(n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=8)
+    )
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, 100, (48, 8), generator=g)
     train = [{"input_ids": ids[i], "labels": ids[i]} for i in range(32)]
     val = [{"input_ids": ids[i], "labels": ids[i]} for i in range(32, 48)]
-    cb = LRSchedulerCallback(lrp.cosine(warmup_steps=2, final=0.1), plateau=lrp.Plateau(**PLATEAU), monitor="loss")
+    cb = LRSchedulerCallback(
+        lrp.cosine(warmup_steps=2, final=0.1), plateau=lrp.Plateau(**PLATEAU), monitor="loss"
+    )
     rec = Recorder(cb)
     args = TrainingArguments(
-        output_dir=str(out / "run"), report_to="none", use_cpu=True, ddp_backend="gloo",
-        logging_steps=1, per_device_train_batch_size=4, per_device_eval_batch_size=4,
-        learning_rate=LR, num_train_epochs=3, eval_strategy="steps", eval_steps=2,
-        save_strategy="no", disable_tqdm=True, seed=0,
-    )  # fmt: skip
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val, callbacks=[cb, rec])
+        output_dir=str(out / "run"),
+        report_to="none",
+        use_cpu=True,
+        ddp_backend="gloo",
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=LR,
+        num_train_epochs=3,
+        eval_strategy="steps",
+        eval_steps=2,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train, eval_dataset=val, callbacks=[cb, rec]
+    )
     trainer.train()
     rank = trainer.args.process_index
     result = {

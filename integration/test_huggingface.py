@@ -27,7 +27,7 @@ torch = require("torch")
 transformers = require("transformers")
 require("accelerate")
 
-from transformers import (  # noqa: E402
+from transformers import (
     BertConfig,
     BertForSequenceClassification,
     GPT2Config,
@@ -37,9 +37,9 @@ from transformers import (  # noqa: E402
     TrainingArguments,
 )
 
-import lrplugins as lrp  # noqa: E402
-from lrplugins.huggingface import LRSchedulerCallback  # noqa: E402
-from lrplugins.torch import LRScheduler  # noqa: E402
+import lrplugins as lrp
+from lrplugins.huggingface import LRSchedulerCallback
+from lrplugins.torch import LRScheduler
 
 HERE = Path(__file__).resolve().parent
 N, BATCH, SEQ = 16, 4, 8  # 4 batches per epoch
@@ -57,19 +57,30 @@ pytestmark = pytest.mark.slow
 def bert() -> Any:
     torch.manual_seed(0)
     cfg = BertConfig(
-        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, num_labels=2, hidden_dropout_prob=0.0,
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_labels=2,
+        hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
+    )
     return BertForSequenceClassification(cfg)
 
 
 def gpt2() -> Any:
     torch.manual_seed(0)
     cfg = GPT2Config(
-        n_embd=32, n_layer=2, n_head=2, vocab_size=100, n_positions=SEQ,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-    )  # fmt: skip
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        vocab_size=100,
+        n_positions=SEQ,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
     return GPT2LMHeadModel(cfg)
 
 
@@ -95,7 +106,9 @@ class Recorder(TrainerCallback):
         self.state: Any = None
         self.wrapped: Any = None
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, optimizer: Any = None, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, optimizer: Any = None, **kw: Any
+    ) -> None:
         raw = getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer
         if self.wrapped is raw:
             return
@@ -108,7 +121,9 @@ class Recorder(TrainerCallback):
             if self.measure:
                 for g in raw.param_groups:
                     p = next(p for p in g["params"] if p.grad is not None)
-                    probes.append((p, p.detach().clone().double(), p.grad.detach().clone().double()))
+                    probes.append(
+                        (p, p.detach().clone().double(), p.grad.detach().clone().double())
+                    )
             out = inner(*a, **k)
             if self.measure:
                 used = []
@@ -124,19 +139,30 @@ class Recorder(TrainerCallback):
 
 
 def targs(tmp_path: Path, **kw: Any) -> TrainingArguments:
-    base: dict[str, Any] = dict(
-        output_dir=str(tmp_path), report_to="none", use_cpu=not torch.cuda.is_available(),
-        logging_steps=1, per_device_train_batch_size=BATCH, per_device_eval_batch_size=BATCH,
-        learning_rate=LR, num_train_epochs=3, save_strategy="no", eval_strategy="no",
-        disable_tqdm=True, seed=0, data_seed=0,
-    )  # fmt: skip
+    base: dict[str, Any] = {
+        "output_dir": str(tmp_path),
+        "report_to": "none",
+        "use_cpu": not torch.cuda.is_available(),
+        "logging_steps": 1,
+        "per_device_train_batch_size": BATCH,
+        "per_device_eval_batch_size": BATCH,
+        "learning_rate": LR,
+        "num_train_epochs": 3,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "disable_tqdm": True,
+        "seed": 0,
+        "data_seed": 0,
+    }
     base.update(kw)
     return TrainingArguments(**base)
 
 
 def logged_lrs(trainer: Any) -> dict[int, float]:
     """Logged ``learning_rate`` by update index (the entry for global step k+1 is update k)."""
-    return {e["step"] - 1: e["learning_rate"] for e in trainer.state.log_history if "learning_rate" in e}
+    return {
+        e["step"] - 1: e["learning_rate"] for e in trainer.state.log_history if "learning_rate" in e
+    }
 
 
 def assert_close(got: list[float], want: list[float], rel: float = REL) -> None:
@@ -160,9 +186,13 @@ def train(
     cbs = [rec, *extra_callbacks] + ([callback] if callback is not None else [])
     m = MODELS[model]() if optimizers[0] is None else optimizers[0].model_ref
     trainer = Trainer(
-        model=m, args=targs(tmp_path, **kw), train_dataset=data(model), eval_dataset=eval_dataset,
-        callbacks=cbs, optimizers=optimizers,
-    )  # fmt: skip
+        model=m,
+        args=targs(tmp_path, **kw),
+        train_dataset=data(model),
+        eval_dataset=eval_dataset,
+        callbacks=cbs,
+        optimizers=optimizers,
+    )
     trainer.train(resume_from_checkpoint=resume)
     return trainer, rec
 
@@ -189,25 +219,45 @@ WSD = lrp.wsd(warmup_steps=2, decay_steps="20%")
 
 CASES: dict[str, dict[str, Any]] = {
     # name: model, schedule, trainer kwargs, expected bind (total, steps per epoch)
-    "bert-default": dict(model="bert", schedule=WSD, kw={}, bind=(12, 4)),
-    "gpt2-default": dict(model="gpt2", schedule=WSD, kw={}, bind=(12, 4)),
-    "bert-gas2": dict(model="bert", schedule=WSD, kw={"gradient_accumulation_steps": 2}, bind=(6, 2)),
-    "gpt2-gas2": dict(model="gpt2", schedule=WSD, kw={"gradient_accumulation_steps": 2}, bind=(6, 2)),
-    "bert-epochs": dict(
-        model="bert", schedule=lrp.cosine(warmup_steps="1ep", final=0.1), kw={}, bind=(12, 4)
-    ),
-    "gpt2-epochs-gas2": dict(
-        model="gpt2", schedule=lrp.linear(warmup_steps="1ep"),
-        kw={"gradient_accumulation_steps": 2, "num_train_epochs": 4}, bind=(8, 2),
-    ),  # fmt: skip
-    "bert-cosine-type": dict(
-        model="bert", schedule=lrp.constant(warmup_steps=3),
-        kw={"lr_scheduler_type": "cosine", "warmup_steps": 5}, bind=(12, 4),
-    ),  # fmt: skip
-    "gpt2-constant-type": dict(
-        model="gpt2", schedule=lrp.one_cycle(), kw={"lr_scheduler_type": "constant"}, bind=(12, 4)
-    ),
-    "bert-max-steps": dict(model="bert", schedule=WSD, kw={"max_steps": 7}, bind=(7, 4)),
+    "bert-default": {"model": "bert", "schedule": WSD, "kw": {}, "bind": (12, 4)},
+    "gpt2-default": {"model": "gpt2", "schedule": WSD, "kw": {}, "bind": (12, 4)},
+    "bert-gas2": {
+        "model": "bert",
+        "schedule": WSD,
+        "kw": {"gradient_accumulation_steps": 2},
+        "bind": (6, 2),
+    },
+    "gpt2-gas2": {
+        "model": "gpt2",
+        "schedule": WSD,
+        "kw": {"gradient_accumulation_steps": 2},
+        "bind": (6, 2),
+    },
+    "bert-epochs": {
+        "model": "bert",
+        "schedule": lrp.cosine(warmup_steps="1ep", final=0.1),
+        "kw": {},
+        "bind": (12, 4),
+    },
+    "gpt2-epochs-gas2": {
+        "model": "gpt2",
+        "schedule": lrp.linear(warmup_steps="1ep"),
+        "kw": {"gradient_accumulation_steps": 2, "num_train_epochs": 4},
+        "bind": (8, 2),
+    },
+    "bert-cosine-type": {
+        "model": "bert",
+        "schedule": lrp.constant(warmup_steps=3),
+        "kw": {"lr_scheduler_type": "cosine", "warmup_steps": 5},
+        "bind": (12, 4),
+    },
+    "gpt2-constant-type": {
+        "model": "gpt2",
+        "schedule": lrp.one_cycle(),
+        "kw": {"lr_scheduler_type": "constant"},
+        "bind": (12, 4),
+    },
+    "bert-max-steps": {"model": "bert", "schedule": WSD, "kw": {"max_steps": 7}, "bind": (7, 4)},
 }
 
 
@@ -228,14 +278,21 @@ def test_applied_lr_is_base_times_schedule_and_is_logged(tmp_path: Path, case: s
 
 
 @pytest.mark.parametrize("model", ["bert", "gpt2"])
-def test_two_param_groups_keep_their_base_lrs_and_updates_use_them(tmp_path: Path, model: str) -> None:
+def test_two_param_groups_keep_their_base_lrs_and_updates_use_them(
+    tmp_path: Path, model: str
+) -> None:
     """optimizers=(opt, None): the Trainer still builds its linear LambdaLR; the callback owns it."""
     opt = two_group_sgd(model)
     schedule = lrp.cosine(warmup_steps=3, final=0.2)
     trainer, rec = train(
-        tmp_path, model, LRSchedulerCallback(schedule), measure=True, optimizers=(opt, None),
-        gradient_accumulation_steps=2, max_grad_norm=0.0,
-    )  # fmt: skip
+        tmp_path,
+        model,
+        LRSchedulerCallback(schedule),
+        measure=True,
+        optimizers=(opt, None),
+        gradient_accumulation_steps=2,
+        max_grad_norm=0.0,
+    )
     expected = schedule.bind(total_steps=6, steps_per_epoch=2)
     for g, base in enumerate((LR, 10 * LR)):
         want = [base * expected(k) for k in range(6)]
@@ -268,9 +325,15 @@ def test_stalling_eval_loss_cuts_lr_at_the_right_evaluation(tmp_path: Path, moni
     plateau = lrp.Plateau(factor=0.5, patience=1)
     cb = LRSchedulerCallback(schedule, plateau=plateau, monitor=monitor)
     trainer, rec = train(
-        tmp_path, "bert", cb, optimizers=(frozen_sgd("bert"), None), eval_dataset=data("bert", 8, 2),
-        eval_strategy="steps", eval_steps=2, eval_on_start=True,
-    )  # fmt: skip
+        tmp_path,
+        "bert",
+        cb,
+        optimizers=(frozen_sgd("bert"), None),
+        eval_dataset=data("bert", 8, 2),
+        eval_strategy="steps",
+        eval_steps=2,
+        eval_on_start=True,
+    )
     evals = [e for e in trainer.state.log_history if "eval_loss" in e]
     assert [e["step"] for e in evals] == [0, 2, 4, 6, 8, 10, 12]  # eval_on_start is not fed
     assert len({e["eval_loss"] for e in evals}) == 1  # a true stall
@@ -308,24 +371,46 @@ def test_plateau_follows_the_real_eval_loss(tmp_path: Path) -> None:
 
 def test_missing_metric_lists_available_ones(tmp_path: Path) -> None:
     cb = LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(), monitor="accuracy")
-    with pytest.raises(RuntimeError, match=r"monitor='accuracy'.*available metrics: \['epoch', 'eval_loss'"):
-        train(tmp_path, "bert", cb, eval_dataset=data("bert", 8, 2), eval_strategy="steps", eval_steps=2)
+    with pytest.raises(
+        RuntimeError, match=r"monitor='accuracy'.*available metrics: \['epoch', 'eval_loss'"
+    ):
+        train(
+            tmp_path,
+            "bert",
+            cb,
+            eval_dataset=data("bert", 8, 2),
+            eval_strategy="steps",
+            eval_steps=2,
+        )
 
 
 def test_several_eval_datasets_monitor_one_by_full_key(tmp_path: Path) -> None:
-    cb = LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(factor=0.5, patience=0), monitor="eval_b_loss")
+    cb = LRSchedulerCallback(
+        lrp.constant(), plateau=lrp.Plateau(factor=0.5, patience=0), monitor="eval_b_loss"
+    )
     evals = {"a": data("bert", 8, 2), "b": data("bert", 8, 3)}
     train(
-        tmp_path, "bert", cb, optimizers=(frozen_sgd("bert"), None), eval_dataset=evals,
-        eval_strategy="steps", eval_steps=4,
-    )  # fmt: skip
+        tmp_path,
+        "bert",
+        cb,
+        optimizers=(frozen_sgd("bert"), None),
+        eval_dataset=evals,
+        eval_strategy="steps",
+        eval_steps=4,
+    )
     # fed once per evaluation (steps 4, 8, 12), from dataset b only: best, x0.5, x0.5
     assert cb.plateau is not None and cb.plateau.num_reductions == 2
-    with pytest.raises(RuntimeError, match=r"name the one to monitor by its full key, e.g. 'eval_a_loss'"):
+    with pytest.raises(
+        RuntimeError, match=r"name the one to monitor by its full key, e.g. 'eval_a_loss'"
+    ):
         train(
-            tmp_path / "2", "bert", LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(), monitor="loss"),
-            eval_dataset=evals, eval_strategy="steps", eval_steps=4,
-        )  # fmt: skip
+            tmp_path / "2",
+            "bert",
+            LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(), monitor="loss"),
+            eval_dataset=evals,
+            eval_strategy="steps",
+            eval_steps=4,
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -338,13 +423,18 @@ def test_resume_mid_run_equals_uninterrupted(tmp_path: Path, restore_flag: bool)
     def callback() -> LRSchedulerCallback:
         return LRSchedulerCallback(
             lrp.wsd(warmup_steps=2, decay_steps="30%"),
-            plateau=lrp.Plateau(mode="max", factor=0.5, patience=1), monitor="loss",
-        )  # fmt: skip
+            plateau=lrp.Plateau(mode="max", factor=0.5, patience=1),
+            monitor="loss",
+        )
 
-    kw: dict[str, Any] = dict(
-        eval_dataset=data("bert", 8, 2), eval_strategy="steps", eval_steps=2, save_strategy="steps",
-        save_steps=5, restore_callback_states_from_checkpoint=restore_flag,
-    )  # fmt: skip
+    kw: dict[str, Any] = {
+        "eval_dataset": data("bert", 8, 2),
+        "eval_strategy": "steps",
+        "eval_steps": 2,
+        "save_strategy": "steps",
+        "save_steps": 5,
+        "restore_callback_states_from_checkpoint": restore_flag,
+    }
     full_cb = callback()
     full, full_rec = train(tmp_path / "full", "bert", full_cb, **kw)
     ckpt = tmp_path / "full" / "checkpoint-5"
@@ -357,7 +447,11 @@ def test_resume_mid_run_equals_uninterrupted(tmp_path: Path, restore_flag: bool)
     shutil.copytree(ckpt, tmp_path / "resumed" / "checkpoint-5")
     res_cb = callback()
     resumed, res_rec = train(
-        tmp_path / "resumed", "bert", res_cb, resume=str(tmp_path / "resumed" / "checkpoint-5"), **kw
+        tmp_path / "resumed",
+        "bert",
+        res_cb,
+        resume=str(tmp_path / "resumed" / "checkpoint-5"),
+        **kw,
     )
     assert sorted(res_rec.lrs) == list(range(5, 12))
     assert [res_rec.lrs[k] for k in range(5, 12)] == [full_rec.lrs[k] for k in range(5, 12)]
@@ -382,29 +476,44 @@ def test_torch_scheduler_path_applied_logged_and_resumed(tmp_path: Path) -> None
         opt = two_group_sgd("gpt2")
         return opt, LRScheduler(opt, schedule)
 
-    kw: dict[str, Any] = dict(save_strategy="steps", save_steps=5)
+    kw: dict[str, Any] = {"save_strategy": "steps", "save_steps": 5}
     full, rec = train(tmp_path / "full", "gpt2", optimizers=optimizers(), **kw)
     for g, base in enumerate((LR, 10 * LR)):
         assert_close([rec.lrs[k][g] for k in range(12)], [base * schedule(k) for k in range(12)])
     logged = logged_lrs(full)
     assert_close([logged[k] for k in range(12)], [LR * schedule(k) for k in range(12)])
 
-    resumed, res_rec = train(
-        tmp_path / "res", "gpt2", optimizers=optimizers(),
-        resume=str(tmp_path / "full" / "checkpoint-5"), **kw,
-    )  # fmt: skip
+    _resumed, res_rec = train(
+        tmp_path / "res",
+        "gpt2",
+        optimizers=optimizers(),
+        resume=str(tmp_path / "full" / "checkpoint-5"),
+        **kw,
+    )
     assert [res_rec.lrs[k] for k in range(5, 12)] == [rec.lrs[k] for k in range(5, 12)]
 
 
 def test_callback_refuses_a_second_lr_owner(tmp_path: Path) -> None:
     opt = two_group_sgd("bert")
     with pytest.raises(ValueError, match=r"lrplugins.torch.LRScheduler as its scheduler"):
-        train(tmp_path, "bert", LRSchedulerCallback(lrp.constant()), optimizers=(opt, LRScheduler(opt, lrp.constant())))
-    with pytest.raises(ValueError, match=r"scheduler is a ReduceLROnPlateau.*plateau=lrplugins.Plateau"):
         train(
-            tmp_path, "bert", LRSchedulerCallback(lrp.constant()), lr_scheduler_type="reduce_lr_on_plateau",
-            eval_dataset=data("bert", 8, 2), eval_strategy="steps", metric_for_best_model="loss",
-        )  # fmt: skip
+            tmp_path,
+            "bert",
+            LRSchedulerCallback(lrp.constant()),
+            optimizers=(opt, LRScheduler(opt, lrp.constant())),
+        )
+    with pytest.raises(
+        ValueError, match=r"scheduler is a ReduceLROnPlateau.*plateau=lrplugins.Plateau"
+    ):
+        train(
+            tmp_path,
+            "bert",
+            LRSchedulerCallback(lrp.constant()),
+            lr_scheduler_type="reduce_lr_on_plateau",
+            eval_dataset=data("bert", 8, 2),
+            eval_strategy="steps",
+            metric_for_best_model="loss",
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -418,8 +527,12 @@ def test_unbound_epoch_schedule_without_length_says_what_to_set(tmp_path: Path) 
             return iter(data("bert"))
 
     cb = LRSchedulerCallback(lrp.linear(warmup_steps="1ep"))
-    trainer = Trainer(model=bert(), args=targs(tmp_path, max_steps=4), train_dataset=Stream(), callbacks=[cb])
-    with pytest.raises(lrp.UnboundScheduleError, match=r"'Nep' duration needs the number of batches"):
+    trainer = Trainer(
+        model=bert(), args=targs(tmp_path, max_steps=4), train_dataset=Stream(), callbacks=[cb]
+    )
+    with pytest.raises(
+        lrp.UnboundScheduleError, match=r"'Nep' duration needs the number of batches"
+    ):
         trainer.train()
 
 
@@ -466,10 +579,18 @@ def test_two_processes_apply_the_same_lr(tmp_path: Path) -> None:
         "OMP_NUM_THREADS": "1",
     }
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        str(HERE / "hf_ddp_script.py"), str(tmp_path),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(HERE / "hf_ddp_script.py"),
+        str(tmp_path),
+    ]
+    proc = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world_size"] == ranks[1]["world_size"] == 2

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Union
+from typing import Any
 
 try:
     import torch
@@ -58,7 +58,7 @@ class _Multiplier:
     ``scheduler.pt`` therefore loads with ``torch.load(weights_only=True)``.
     """
 
-    __slots__ = ("schedule", "plateau", "__dict__")
+    __slots__ = ("__dict__", "plateau", "schedule")
 
     def __init__(self, schedule: Schedule, plateau: Plateau | None) -> None:
         self.schedule = schedule
@@ -149,9 +149,9 @@ class LRSchedulerCallback(TrainerCallback):
 
     def __init__(
         self,
-        schedule: Union[Schedule, dict[str, Any]],
-        plateau: Union[Plateau, dict[str, Any], None] = None,
-        monitor: Union[str, None] = None,
+        schedule: Schedule | dict[str, Any],
+        plateau: Plateau | dict[str, Any] | None = None,
+        monitor: str | None = None,
     ) -> None:
         owner = type(self).__name__
         if isinstance(schedule, dict):
@@ -164,9 +164,13 @@ class LRSchedulerCallback(TrainerCallback):
         if isinstance(plateau, dict):
             plateau = Plateau.from_config(plateau)
         if plateau is not None and not isinstance(plateau, Plateau):
-            raise TypeError(f"{owner}(): plateau must be a lrplugins.Plateau or None, got {plateau!r}")
+            raise TypeError(
+                f"{owner}(): plateau must be a lrplugins.Plateau or None, got {plateau!r}"
+            )
         if monitor is not None and not (isinstance(monitor, str) and monitor):
-            raise TypeError(f"{owner}(): monitor must be a metric name (str) or None, got {monitor!r}")
+            raise TypeError(
+                f"{owner}(): monitor must be a metric name (str) or None, got {monitor!r}"
+            )
         if plateau is not None and monitor is None:
             raise ValueError(
                 f"{owner}(): plateau needs monitor, the metric to feed it (e.g. 'eval_loss'), "
@@ -276,7 +280,7 @@ class LRSchedulerCallback(TrainerCallback):
         if sched is None or mult is None:
             return
         m = mult(sched.last_epoch)
-        lrs = [float(base) * m for base in sched.base_lrs]
+        lrs: list[Any] = [float(base) * m for base in sched.base_lrs]
         for group, lr in zip(sched.optimizer.param_groups, lrs):
             if isinstance(group["lr"], torch.Tensor):  # tensor LRs (capturable / fused optimizers)
                 group["lr"].fill_(lr)
