@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,5 +40,5 @@ def test_example_runs(name, tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "lr" in proc.stdout.lower()
+    assert re.search(r"\blr\b|learning.rate", proc.stdout, re.I), proc.stdout[-2000:]
     assert len(proc.stdout.splitlines()) >= 10  # a trace, not a one-liner
