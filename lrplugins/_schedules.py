@@ -369,9 +369,19 @@ def _ctx(self: Any) -> _Ctx:
     return ctx
 
 
-def _check_warmup_fits(owner: str, warmup: int, total: int, what: str = "warmup_steps") -> None:
+def _check_warmup_fits(owner: str, warmup: int, total: int) -> None:
     if warmup > total:
-        raise ValueError(f"{owner}(): {what} ({warmup}) must be <= total_steps ({total})")
+        raise ValueError(f"{owner}(): warmup_steps ({warmup}) must be <= total_steps ({total})")
+
+
+def _run_and_warmup(self: Any) -> tuple[int, int]:
+    """Resolve a required ``total_steps`` and ``warmup_steps``; check that the warmup fits."""
+    ctx = _ctx(self)
+    n = ctx.need_total()
+    w = ctx.steps("warmup_steps", self.warmup_steps)
+    ctx.done()
+    _check_warmup_fits(self.kind, w, n)
+    return n, w
 
 
 # ------------------------------------------------------------------------------------------------
@@ -451,11 +461,7 @@ class linear(Schedule):
         v.real(self.kind, "final", self.final, lo=0.0, hi=1.0)
 
     def _resolve(self) -> Any:
-        ctx = _ctx(self)
-        n = ctx.need_total()
-        w = ctx.steps("warmup_steps", self.warmup_steps)
-        ctx.done()
-        _check_warmup_fits(self.kind, w, n)
+        n, w = _run_and_warmup(self)
         return (w, float(n), float(max(1, n - w)), float(self.final))
 
     @staticmethod
@@ -506,11 +512,7 @@ class cosine(Schedule):
         v.real(self.kind, "warmup_start", self.warmup_start, lo=0.0, hi=1.0)
 
     def _resolve(self) -> Any:
-        ctx = _ctx(self)
-        n = ctx.need_total()
-        w = ctx.steps("warmup_steps", self.warmup_steps)
-        ctx.done()
-        _check_warmup_fits(self.kind, w, n)
+        n, w = _run_and_warmup(self)
         return (w, float(self.warmup_start), float(max(1, n - w)), float(self.final))
 
     @staticmethod
@@ -643,11 +645,7 @@ class polynomial(Schedule):
         v.real(self.kind, "final", self.final, lo=0.0, hi=1.0)
 
     def _resolve(self) -> Any:
-        ctx = _ctx(self)
-        n = ctx.need_total()
-        w = ctx.steps("warmup_steps", self.warmup_steps)
-        ctx.done()
-        _check_warmup_fits(self.kind, w, n)
+        n, w = _run_and_warmup(self)
         return (w, float(max(1, n - w)), float(self.power), float(self.final))
 
     @staticmethod

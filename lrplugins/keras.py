@@ -108,7 +108,7 @@ def _real(owner: str, name: str, value: Any, *, positive: bool = False) -> float
 
 def _calling_optimizer() -> Any:
     """The Keras optimizer that is asking for its learning rate, if any (see ``__call__``)."""
-    frame = sys._getframe(2)
+    frame: Any = sys._getframe(2)
     for _ in range(3):
         if frame is None:
             return None

@@ -40,8 +40,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[lightning]'"
     ) from exc
 
+from ._callback import callback_args
 from ._plateau import Plateau
-from ._schedules import Schedule, UnboundScheduleError, from_config
+from ._schedules import Schedule, UnboundScheduleError
 
 __all__ = ["LRSchedulerCallback"]
 
@@ -113,33 +114,9 @@ class LRSchedulerCallback(Callback):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        if isinstance(schedule, dict):
-            schedule = from_config(schedule)
-        if not isinstance(schedule, Schedule):
-            raise TypeError(
-                f"{owner}(): schedule must be a lrplugins schedule or its config dict, "
-                f"got {schedule!r}"
-            )
-        if isinstance(plateau, dict):
-            plateau = Plateau.from_config(plateau)
-        if plateau is not None and not isinstance(plateau, Plateau):
-            raise TypeError(
-                f"{owner}(): plateau must be a lrplugins.Plateau or None, got {plateau!r}"
-            )
-        if monitor is not None and not (isinstance(monitor, str) and monitor):
-            raise TypeError(
-                f"{owner}(): monitor must be a metric name (str) or None, got {monitor!r}"
-            )
-        if plateau is not None and monitor is None:
-            raise ValueError(
-                f"{owner}(): plateau needs monitor, the metric to feed it (e.g. 'val_loss'), "
-                "got monitor=None"
-            )
-        if monitor is not None and plateau is None:
-            raise ValueError(
-                f"{owner}(): monitor={monitor!r} is only read with a plateau; pass "
-                "plateau=lrplugins.Plateau(...) or drop monitor"
-            )
+        schedule, plateau, monitor = callback_args(
+            owner, schedule, plateau, monitor, example_metric="val_loss"
+        )
         if not isinstance(log_lr, bool):
             raise TypeError(f"{owner}(): log_lr must be a bool, got {log_lr!r}")
         if name is not None and not isinstance(name, str):
