@@ -217,3 +217,26 @@ def test_plot_grid_has_one_panel_per_schedule(capsys, tmp_path):
     code, _, err = run(capsys, "plot", *specs, "--total-steps", "100", "--grid", "-o", str(out_png))
     assert code == 0, err
     assert png_size(out_png) == (800, 450)
+
+
+def test_the_readme_commands_run(capsys, tmp_path, monkeypatch):
+    """The `lrplugins ...` lines of the README's command-line section, as written."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from conftest import require
+
+    require("matplotlib")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Look before you train: the command line", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    commands = [ln.split("#")[0] for ln in block.splitlines() if ln.startswith("lrplugins ")]
+    assert len(commands) == 3
+    monkeypatch.chdir(tmp_path)
+    yaml = require("yaml")
+    (tmp_path / "schedule.yaml").write_text(yaml.safe_dump(lrp.cosine(total_steps=100).to_config()))
+    for command in commands:
+        code, out, err = run(capsys, *shlex.split(command)[1:])
+        assert code == 0, (command, err)
+    assert png_size(tmp_path / "lr.png") == (800, 450)

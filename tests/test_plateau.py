@@ -229,7 +229,7 @@ def test_scale_stays_a_number_in_range_for_any_stream(params, stream):
 
 
 def test_accepted_value_types():
-    np = pytest.importorskip("numpy")
+    np = require("numpy")
     torch = require("torch")
     values = [3, 2.5, np.float32(2.0), np.float64(1.5), np.int64(1), torch.tensor(0.5)]
     p = lrp.Plateau(patience=0)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import lrplugins as lrp
+from conftest import require
 
 # --------------------------------------------------------------------------------------------
 # durations and binding
@@ -218,7 +219,7 @@ def test_load_json_and_yaml(tmp_path):
     s = lrp.wsd(total_steps=1000, warmup_steps="2%", decay_steps="20%", final=0.1)
     (tmp_path / "s.json").write_text(json.dumps(s.to_config()))
     assert lrp.load(tmp_path / "s.json") == s
-    yaml = pytest.importorskip("yaml")
+    yaml = require("yaml")
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(s.to_config()))
     assert lrp.load(str(tmp_path / "s.yaml")) == s
     (tmp_path / "hand.yml").write_text("kind: cosine\ntotal_steps: 100\nwarmup_steps: 5%\n")
@@ -234,7 +235,7 @@ def test_malformed_files_are_named_in_the_error(tmp_path):
     bad_kind.write_text('{"kind": "cosine", "warmup_stepz": 3}')
     with pytest.raises(ValueError, match=re.escape(str(bad_kind)) + r": .*unknown key"):
         lrp.load(bad_kind)
-    pytest.importorskip("yaml")
+    require("yaml")
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("kind: [cosine\n")
     with pytest.raises(ValueError, match=re.escape(str(bad_yaml)) + ": not valid YAML"):
