@@ -11,9 +11,10 @@
 (0.0, 1.0, 0.1)
 """
 
+from ._plateau import Plateau
 from ._schedules import (
-    Phase,
     Duration,
+    Phase,
     PiecewiseConstant,
     Schedule,
     UnboundScheduleError,
@@ -38,8 +39,6 @@ from ._schedules import (
     sequence,
     wsd,
 )
-
-from ._plateau import Plateau
 
 __version__ = "0.1.0"
 

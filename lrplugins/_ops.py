@@ -32,7 +32,7 @@ class MathOps:
 
     @staticmethod
     def clip(x: float, lo: float, hi: float) -> float:
-        return lo if x < lo else hi if x > hi else x
+        return lo if x < lo else min(x, hi)
 
     cos = staticmethod(math.cos)
     sqrt = staticmethod(math.sqrt)
@@ -48,26 +48,29 @@ class MathOps:
 
 MATH = MathOps()
 
-_NUMPY_OPS: Any = None
+OP_NAMES = ("where", "minimum", "maximum", "clip", "cos", "sqrt", "floor", "log", "power")
+"""What a formula may call on ``xp``."""
 
 
-def numpy_ops() -> Any:
+class ArrayOps:
+    """An ``xp`` namespace taken from an array module that has every name in :data:`OP_NAMES`
+    with numpy's meaning (``numpy``, ``keras.ops``)."""
+
+    __slots__ = OP_NAMES
+
+    def __init__(self, module: Any) -> None:
+        for name in OP_NAMES:
+            setattr(self, name, getattr(module, name))
+
+
+_NUMPY_OPS: ArrayOps | None = None
+
+
+def numpy_ops() -> ArrayOps:
     """The numpy namespace, imported on first use (``import lrplugins`` stays numpy-free)."""
     global _NUMPY_OPS
     if _NUMPY_OPS is None:
         import numpy as np
 
-        class NumpyOps:
-            __slots__ = ()
-            where = staticmethod(np.where)
-            minimum = staticmethod(np.minimum)
-            maximum = staticmethod(np.maximum)
-            clip = staticmethod(np.clip)
-            cos = staticmethod(np.cos)
-            sqrt = staticmethod(np.sqrt)
-            floor = staticmethod(np.floor)
-            log = staticmethod(np.log)
-            power = staticmethod(np.power)
-
-        _NUMPY_OPS = NumpyOps()
+        _NUMPY_OPS = ArrayOps(np)
     return _NUMPY_OPS

@@ -27,10 +27,9 @@ def real(
     hi_open: bool = False,
 ) -> float:
     """Return ``value`` as a finite float in the given range, or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        # numpy scalars are fine: they convert through __float__
-        if not hasattr(value, "__float__") or isinstance(value, (str, bytes)):
-            raise TypeError(f"{owner}(): {name} must be a number, got {value!r}")
+    # numpy scalars are fine (they convert through __float__); bools and strings are not numbers
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{owner}(): {name} must be a number, got {value!r}")
     v = float(value)
     if math.isnan(v) or math.isinf(v):
         raise ValueError(f"{owner}(): {name} must be a finite number, got {value!r}")

@@ -93,8 +93,10 @@ def show(spec: str, total: int | None, spe: int | None, base_lr: float | None, w
     peak_step = max(candidates, key=schedule)
     lines += [
         "",
-        f"start {_fmt(vals[0])}, peak {_fmt(k * schedule(peak_step))} (step {peak_step}), "
-        f"end {_fmt(k * schedule(horizon - 1))} (step {horizon - 1})",
+        (
+            f"start {_fmt(vals[0])}, peak {_fmt(k * schedule(peak_step))} (step {peak_step}), "
+            f"end {_fmt(k * schedule(horizon - 1))} (step {horizon - 1})"
+        ),
         "",
         chart(vals, width=width, label=f"step 0 .. {horizon - 1}"),
     ]

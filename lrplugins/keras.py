@@ -52,6 +52,7 @@ if not str(getattr(keras, "__version__", "0")).startswith("3"):  # pragma: no co
         "install it with: pip install 'lrplugins[keras]'"
     )
 
+from ._ops import ArrayOps
 from ._plateau import Plateau
 from ._schedules import Schedule, UnboundScheduleError, from_config
 
@@ -61,22 +62,7 @@ _BaseOptimizer = keras.optimizers.Optimizer
 _STATE_VERSION = 1
 
 
-class _KerasOps:
-    """The ``keras.ops`` namespace that :meth:`lrplugins.Schedule.evaluate` runs formulas with."""
-
-    __slots__ = ()
-    where = staticmethod(ops.where)
-    minimum = staticmethod(ops.minimum)
-    maximum = staticmethod(ops.maximum)
-    clip = staticmethod(ops.clip)
-    cos = staticmethod(ops.cos)
-    sqrt = staticmethod(ops.sqrt)
-    floor = staticmethod(ops.floor)
-    log = staticmethod(ops.log)
-    power = staticmethod(ops.power)
-
-
-KERAS_OPS = _KerasOps()
+KERAS_OPS = ArrayOps(ops)
 """``schedule.evaluate(t, KERAS_OPS)`` evaluates a schedule on a float32 ``keras.ops`` tensor."""
 
 

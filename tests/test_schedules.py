@@ -305,6 +305,8 @@ BAD = [
     (lambda: lrp.cosine(final=1.5), ValueError, r"cosine\(\): final must be in \[0, 1\], got 1.5"),
     (lambda: lrp.cosine(final=float("nan")), ValueError, r"final must be a finite number, got nan"),
     (lambda: lrp.cosine(final="0.1"), TypeError, r"final must be a number, got '0.1'"),
+    (lambda: lrp.cosine(final=True), TypeError, r"final must be a number, got True"),
+    (lambda: lrp.cosine(final=None), TypeError, r"final must be a number, got None"),
     (lambda: lrp.polynomial(power=0.0), ValueError, r"power must be > 0, got 0.0"),
     (lambda: lrp.polynomial(power=-1), ValueError, r"power must be > 0, got -1"),
     (lambda: lrp.exponential(-0.5), ValueError, r"rate must be in \(0, 1\], got -0.5"),
