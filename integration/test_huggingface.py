@@ -558,15 +558,6 @@ def test_docstring_examples() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_import_error_names_the_extra() -> None:
-    code = (
-        "import sys; sys.modules['transformers'] = None\n"
-        "try:\n    import lrplugins.huggingface\nexcept ImportError as e:\n    print(e)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "pip install 'lrplugins[huggingface]'" in out.stdout
-
-
 # ------------------------------------------------------------------------------------------------
 # Two processes (torchrun, gloo): the same LR on both ranks
 # ------------------------------------------------------------------------------------------------

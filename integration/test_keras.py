@@ -77,20 +77,3 @@ def test_keras_backend(backend: str, scenario: str) -> None:
     require(BACKENDS[backend])
     result = _run(backend)[scenario]
     assert result["ok"], f"{backend}/{scenario} failed:\n{result['detail']}"
-
-
-def test_import_without_keras_names_the_extra() -> None:
-    """Without Keras, importing the adapter says which extra to install (and the core still loads)."""
-    code = (
-        "import sys; sys.modules['keras'] = None\n"
-        "import lrplugins\n"
-        "try:\n"
-        "    import lrplugins.keras\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "pip install 'lrplugins[keras]'" in proc.stdout

@@ -396,15 +396,6 @@ def test_docstring_examples() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_import_error_names_the_extra() -> None:
-    code = (
-        "import sys; sys.modules['lightning'] = None\n"
-        "try:\n    import lrplugins.lightning\nexcept ImportError as e:\n    print(e)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "pip install 'lrplugins[lightning]'" in out.stdout
-
-
 # ------------------------------------------------------------------------------------------------
 # Several optimizers (manual optimization), two instances
 # ------------------------------------------------------------------------------------------------
