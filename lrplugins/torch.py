@@ -28,14 +28,10 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
     ) from _exc
 
 from ._plateau import Plateau
-from ._schedules import Schedule, UnboundScheduleError, from_config
+from ._run import RunState, check_state
+from ._schedules import Schedule, UnboundScheduleError
 
 __all__ = ["LRScheduler"]
-
-_FORMAT = "lrplugins.torch.LRScheduler/1"
-_STATE_KEYS = frozenset(
-    {"format", "schedule", "last_epoch", "_step_count", "base_lrs", "last_lr", "plateau"}
-)
 
 
 class LRScheduler(_TorchLRScheduler):
@@ -54,19 +50,26 @@ class LRScheduler(_TorchLRScheduler):
 
     Args:
         optimizer: the optimizer whose ``param_groups`` this scheduler owns.
-        schedule: an ``lrplugins`` schedule (multiplier of the base LR). It may be unbound (e.g.
-            ``cosine()`` with no ``total_steps``): the groups then keep their base LR until
-            :meth:`bind` is called, and :meth:`step` raises :class:`lrplugins.UnboundScheduleError`.
-            The Lightning and Hugging Face adapters bind it from the trainer.
-        plateau: an optional :class:`lrplugins.Plateau`; feed it with :meth:`observe`.
+        schedule: an ``lrplugins`` schedule (multiplier of the base LR) or its config dict. It may
+            be unbound (e.g. ``cosine()`` with no ``total_steps``): the groups then keep their base
+            LR until :meth:`bind` is called, and :meth:`step` raises
+            :class:`lrplugins.UnboundScheduleError`. The Lightning and Hugging Face adapters bind it
+            from the trainer.
+        plateau: an optional :class:`lrplugins.Plateau` (or its config dict); feed it with
+            :meth:`observe`.
+        horizon: what :meth:`bind` does once the run has started (or after a resume) when the
+            total differs from the one bound before: ``"stretch"`` the rest of the schedule to the
+            new total, continuous at the current step, or ``"rebind"`` it from the new total.
 
-    Checkpoints: :meth:`state_dict` holds only JSON-compatible values (the schedule's config, the
-    step, the base LRs, the plateau's config and state), so it loads with
-    ``torch.load(..., weights_only=True)`` as Lightning and transformers do. :meth:`load_state_dict`
-    restores them (the checkpoint's schedule and plateau replace the ones passed to the
-    constructor, as torch schedulers' hyper-parameters do) and rewrites the groups' LRs. A
-    :func:`lrplugins.custom` schedule has no config: its state omits it, and loading keeps the live
-    schedule.
+    The run state (bound schedule, plateau, cooldowns, base LRs) is a :class:`lrplugins.RunState`,
+    the engine every lrplugins adapter shares.
+
+    Checkpoints: :meth:`state_dict` holds only JSON-compatible values (the run state, format
+    ``"lrplugins.run/1"``, with the step), so it loads with ``torch.load(..., weights_only=True)``
+    as Lightning and transformers do. :meth:`load_state_dict` restores it (the checkpoint's schedule
+    and plateau replace the ones passed to the constructor, as torch schedulers' hyper-parameters
+    do, with a warning when they differ) and rewrites the groups' LRs. A :func:`lrplugins.custom`
+    schedule has no config: its state omits it, and loading keeps the live schedule.
 
     Example (a plateau on top of a warmup):
 
@@ -83,18 +86,17 @@ class LRScheduler(_TorchLRScheduler):
     """
 
     def __init__(
-        self, optimizer: Optimizer, schedule: Schedule, plateau: Plateau | None = None
+        self,
+        optimizer: Optimizer,
+        schedule: Schedule | dict[str, Any],
+        plateau: Plateau | dict[str, Any] | None = None,
+        *,
+        horizon: str = "stretch",
     ) -> None:
-        if not isinstance(schedule, Schedule):
-            raise TypeError(
-                f"LRScheduler(): schedule must be an lrplugins schedule, got {schedule!r}"
-            )
-        if plateau is not None and not isinstance(plateau, Plateau):
-            raise TypeError(
-                f"LRScheduler(): plateau must be an lrplugins.Plateau or None, got {plateau!r}"
-            )
-        self._schedule = schedule
-        self._plateau = plateau
+        self._run = RunState(
+            "LRScheduler", schedule, plateau, horizon=horizon, monitor_required=False
+        )
+        self._run.on_change = self._apply
         # torch's constructor records initial_lr / base_lrs, wraps optimizer.step (to warn when the
         # scheduler is stepped first) and makes the initial step(), which lands in _initial_step.
         super().__init__(optimizer, last_epoch=-1)
@@ -102,30 +104,34 @@ class LRScheduler(_TorchLRScheduler):
     def _initial_step(self) -> None:
         # Replaces torch's initial step(): step count 0, LR = schedule(0) where it can be computed.
         # Base LRs are kept as floats (also for tensor LRs), so get_last_lr() and the state are.
-        floats: list[Any] = [float(b) for b in self.base_lrs]
-        self.base_lrs = floats
+        self.base_lrs = self._run.take_base_lrs(0, [float(b) for b in self.base_lrs])  # type: ignore[assignment]
         self._step_count = 1
         self.last_epoch = 0
-        if self._schedule.is_bound:
+        self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
+        if self._run.schedule.is_bound:  # type: ignore[union-attr]
+            self._run.bind()
             self._apply()
-        else:
-            self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
 
     # -- the schedule -----------------------------------------------------------------------------
     @property
     def schedule(self) -> Schedule:
-        """The schedule in use (a bound copy once :meth:`bind` has run)."""
-        return self._schedule
+        """The schedule in force: bound once :meth:`bind` has run, with any cooldown applied."""
+        return self._run.active or self._run.schedule  # type: ignore[return-value]
 
     @property
     def plateau(self) -> Plateau | None:
         """The plateau monitor, or ``None``."""
-        return self._plateau
+        return self._run.plateau
 
     @property
     def scale(self) -> float:
-        """The plateau's current scale (1.0 without a plateau)."""
-        return 1.0 if self._plateau is None else self._plateau.scale
+        """The plateau's current scale (1.0 without a plateau, or once a cooldown started)."""
+        return self._run.scale
+
+    @property
+    def run_state(self) -> RunState:
+        """The :class:`lrplugins.RunState` behind this scheduler."""
+        return self._run
 
     def bind(
         self, total_steps: int | None = None, steps_per_epoch: int | None = None
@@ -133,17 +139,15 @@ class LRScheduler(_TorchLRScheduler):
         """Bind the schedule (``schedule.bind``: values it already has are kept) and apply it now.
 
         Rewrites the groups' LRs for the current step, so the next update uses the bound schedule.
+        Once the run has started, a different ``total_steps`` is handled as ``horizon`` says.
         Returns ``self``.
 
         Args:
             total_steps: total number of optimizer updates of the run.
             steps_per_epoch: optimizer updates per epoch (for ``"Nep"`` durations).
         """
-        self._schedule = self._schedule.bind(
-            total_steps=total_steps, steps_per_epoch=steps_per_epoch
-        )
-        if self._schedule.is_bound:
-            self._apply()
+        self._run.bind(total_steps, steps_per_epoch, step=self.last_epoch, hint=_BIND_HINT)
+        self._apply()
         return self
 
     def observe(self, value: Any) -> float:
@@ -151,16 +155,23 @@ class LRScheduler(_TorchLRScheduler):
 
         A reduction is written to the groups at once, so the very next update uses it.
         """
-        if self._plateau is None:
+        if self._run.plateau is None:
             raise RuntimeError(
                 "LRScheduler.observe(): this scheduler has no plateau; pass "
                 "plateau=lrplugins.Plateau(...) to the constructor"
             )
-        old = self._plateau.scale
-        new = self._plateau.update(value)
-        if new != old and self._schedule.is_bound:
-            self._apply()
-        return new
+        self._run.observe(value)
+        return self._run.plateau.scale
+
+    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
+        """Start a cooldown at the next update, from the LR in force (plateau scale included).
+
+        The multiplier decays to ``final`` over ``steps`` updates (``shape``: ``"1-sqrt"``,
+        ``"linear"`` or ``"cosine"``) and holds it; see :meth:`lrplugins.RunState.cooldown`. It is
+        saved by :meth:`state_dict`. Safe to call from a signal handler between updates.
+        """
+        self._run.step = self.last_epoch
+        self._run.cooldown(steps, shape, final)
 
     # -- torch's scheduler protocol ---------------------------------------------------------------
     def step(self, epoch: int | None = None) -> None:
@@ -168,41 +179,13 @@ class LRScheduler(_TorchLRScheduler):
 
         ``epoch`` (deprecated in torch) jumps to that step instead, with torch's warning.
         """
-        if epoch is not None or self._step_count == 1:
-            self._step_slow(epoch)
-            return
-        # The hot path, inlined: one schedule call, one multiply and one store per group. The
-        # counters move only once the value is known, so a failed step() changes nothing.
-        t = self.last_epoch + 1
-        try:
-            m = self._schedule(t)
-        except UnboundScheduleError as exc:
-            raise self._unbound(exc) from None
-        self.last_epoch = t
-        self._step_count += 1
-        if self._plateau is not None:
-            m *= self._plateau.scale
-        groups = self.optimizer.param_groups
-        if len(groups) != len(self.base_lrs):
-            self._adopt_new_groups()
-        lrs: list[Any] = []
-        for group, base in zip(groups, self.base_lrs):
-            lr = float(base) * m
-            if group["lr"].__class__ is float:
-                group["lr"] = lr
-            else:
-                self._store(group, lr)
-            lrs.append(lr)
-        self._last_lr = lrs
-
-    def _step_slow(self, epoch: int | None) -> None:
-        if epoch is None:
-            t = self.last_epoch + 1
-        else:
+        if epoch is not None:
             from torch.optim.lr_scheduler import EPOCH_DEPRECATION_WARNING
 
-            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=3)
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
             t = int(epoch)
+        else:
+            t = self.last_epoch + 1
         self._apply(t)  # raises (changing nothing) while the schedule is unbound
         if self._step_count == 1:
             self._check_order()
@@ -211,44 +194,23 @@ class LRScheduler(_TorchLRScheduler):
 
     def _apply(self, step: int | None = None) -> None:
         """Write ``base_lr * schedule(step) * scale`` into every group (default: ``last_epoch``)."""
+        t = self.last_epoch if step is None else step
         try:
-            m = self._schedule(self.last_epoch if step is None else step)
-        except UnboundScheduleError as exc:
-            raise self._unbound(exc) from None
-        if self._plateau is not None:
-            m *= self._plateau.scale
-        if len(self.optimizer.param_groups) != len(self.base_lrs):
-            self._adopt_new_groups()
-        lrs: list[Any] = [base * m for base in self.base_lrs]
+            lrs = self._run.lrs(0, t, self.optimizer.param_groups)
+        except UnboundScheduleError:
+            raise UnboundScheduleError(
+                f"lrplugins.torch.LRScheduler: {self._run.schedule!r} is unbound (missing "
+                f"{'; '.join(self._run.schedule.missing)}). {_BIND_HINT}"  # type: ignore[union-attr]
+            ) from None
+        self._run.step = t
         for group, lr in zip(self.optimizer.param_groups, lrs):
-            self._store(group, lr)
+            if group["lr"].__class__ is float:
+                group["lr"] = lr
+            elif isinstance(group["lr"], torch.Tensor):  # tensor LRs (capturable / fused)
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
         self._last_lr = lrs
-
-    def _adopt_new_groups(self) -> None:
-        """Give groups added after construction (``add_param_group``) their ``lr`` as base LR."""
-        groups = self.optimizer.param_groups
-        if len(groups) < len(self.base_lrs):
-            raise ValueError(
-                f"LRScheduler: the optimizer has {len(groups)} parameter group(s), fewer than the "
-                f"{len(self.base_lrs)} this scheduler was built with; groups cannot be removed"
-            )
-        for group in groups[len(self.base_lrs) :]:
-            group.setdefault("initial_lr", float(group["lr"]))
-            self.base_lrs.append(float(group["initial_lr"]))
-
-    @staticmethod
-    def _store(group: dict[str, Any], lr: float) -> None:
-        if isinstance(group["lr"], torch.Tensor):  # tensor LRs (capturable / fused optimizers)
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
-
-    @staticmethod
-    def _unbound(exc: UnboundScheduleError) -> UnboundScheduleError:
-        return UnboundScheduleError(
-            f"lrplugins.torch.LRScheduler: {exc} With the plain scheduler, call "
-            "scheduler.bind(total_steps=...) before training."
-        )
 
     def _check_order(self) -> None:
         # torch's check, kept cheap: it only runs on the first step() call.
@@ -258,7 +220,7 @@ class LRScheduler(_TorchLRScheduler):
                 "initialization. Please, make sure to call `optimizer.step()` before "
                 "`lr_scheduler.step()`.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
         elif not getattr(self.optimizer, "_opt_called", False):
             warnings.warn(
@@ -266,13 +228,12 @@ class LRScheduler(_TorchLRScheduler):
                 "update would skip schedule(0). Call `optimizer.step()` before "
                 "`lr_scheduler.step()`.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """The LRs for the current step (closed form; same as :meth:`get_last_lr` once applied)."""
-        m = self._schedule(self.last_epoch) * self.scale
-        return [float(b) * m for b in self.base_lrs]
+        return self._run.lrs(0, self.last_epoch, self.optimizer.param_groups)
 
     _get_closed_form_lr = get_lr
 
@@ -282,73 +243,44 @@ class LRScheduler(_TorchLRScheduler):
 
     # -- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict: schedule config, step, base LRs, last LRs, plateau config+state.
-
-        ``schedule`` is ``None`` for a :func:`lrplugins.custom` schedule (it has no config).
-        """
-        try:
-            schedule_cfg = self._schedule.to_config()
-        except TypeError:  # custom(fn): no config, the live schedule is kept on load
-            schedule_cfg = None
-        plateau = self._plateau
-        return {
-            "format": _FORMAT,
-            "schedule": schedule_cfg,
-            "last_epoch": int(self.last_epoch),
-            "_step_count": int(self._step_count),
-            "base_lrs": [float(b) for b in self.base_lrs],
-            "last_lr": [float(x) for x in self._last_lr],
-            "plateau": None
-            if plateau is None
-            else {"config": plateau.to_config(), "state": plateau.state_dict()},
-        }
+        """The run state (:meth:`lrplugins.RunState.state_dict`) with the step, JSON-compatible."""
+        return self._run.state_dict(
+            last_epoch=int(self.last_epoch),
+            step_count=int(self._step_count),
+            last_lr=[float(x) for x in self._last_lr],
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output and rewrite the groups' LRs for the restored step.
 
         The checkpoint's schedule (unless it was a ``custom`` one) and plateau replace the live
-        ones; a live plateau with the same config is updated in place.
+        ones (a warning names what differed); a live plateau with the same config is updated in
+        place. Nothing changes if the state is refused.
         """
-        owner = "LRScheduler.load_state_dict()"
-        if not isinstance(state_dict, dict):
-            raise TypeError(f"{owner}: state_dict must be a dict, got {state_dict!r}")
-        keys = set(state_dict)
-        if keys != _STATE_KEYS or state_dict["format"] != _FORMAT:
+        run = self._run
+        check_state("LRScheduler.load_state_dict()", state_dict)
+        n_groups = len(self.optimizer.param_groups)
+        saved_lrs = state_dict["base_lrs"].get("0")
+        if saved_lrs is not None and len(saved_lrs) != n_groups:
             raise ValueError(
-                f"{owner}: not a state_dict of lrplugins.torch.LRScheduler (format {_FORMAT!r}); "
-                f"missing keys {sorted(_STATE_KEYS - keys)}, unknown keys {sorted(keys - _STATE_KEYS)}"
-                + (f", format {state_dict.get('format')!r}" if "format" in keys else "")
+                f"LRScheduler.load_state_dict(): the checkpoint has {len(saved_lrs)} parameter "
+                f"group(s), the optimizer has {n_groups}"
             )
-        base_lrs: list[Any] = [float(b) for b in state_dict["base_lrs"]]
-        if len(base_lrs) != len(self.optimizer.param_groups):
-            raise ValueError(
-                f"{owner}: the checkpoint has {len(base_lrs)} parameter group(s), the optimizer "
-                f"has {len(self.optimizer.param_groups)}"
-            )
-        schedule = self._schedule
-        if state_dict["schedule"] is not None:
-            schedule = from_config(state_dict["schedule"])
-        plateau_sd = state_dict["plateau"]
-        plateau = None
-        if plateau_sd is not None:
-            cfg = plateau_sd["config"]
-            if self._plateau is not None and self._plateau.to_config() == cfg:
-                plateau = self._plateau
-            else:
-                plateau = Plateau.from_config(cfg)
-            plateau.load_state_dict(plateau_sd["state"])
-        self._schedule = schedule
-        self._plateau = plateau
-        self.base_lrs = base_lrs
-        self.last_epoch = int(state_dict["last_epoch"])
-        self._step_count = int(state_dict["_step_count"])
-        if schedule.is_bound:
+        extra = run.load_state_dict(state_dict)
+        self.base_lrs = run.base_lrs.setdefault(0, list(self.base_lrs))  # type: ignore[assignment]
+        self.last_epoch = int(extra.get("last_epoch", 0))
+        self._step_count = int(extra.get("step_count", 1))
+        if state_dict["bound"] is not None or run.schedule.is_bound:  # type: ignore[union-attr]
+            run.bind(state_dict["total_steps"], state_dict["steps_per_epoch"], step=self.last_epoch)
             self._apply()
-        else:
-            self._last_lr = [float(x) for x in state_dict["last_lr"]]
+        else:  # stays unbound: the next bind() takes the checkpoint over
+            self._last_lr = [float(x) for x in extra.get("last_lr", self._last_lr)]
 
     def __repr__(self) -> str:
         return (
-            f"LRScheduler(schedule={self._schedule!r}, plateau={self._plateau!r}, "
+            f"LRScheduler(schedule={self.schedule!r}, plateau={self.plateau!r}, "
             f"step={self.last_epoch})"
         )
+
+
+_BIND_HINT = "With the plain scheduler, call scheduler.bind(total_steps=...) before training."

@@ -179,7 +179,7 @@ def test_a_group_added_during_training_takes_its_lr_as_base():
     assert applied[3] == [s(3), 0.5]
     assert applied[4:] == [[s(t), 0.5 * s(t)] for t in (4, 5)]
     assert sched.base_lrs == [1.0, 0.5]
-    assert sched.state_dict()["base_lrs"] == [1.0, 0.5]
+    assert sched.state_dict()["base_lrs"] == {"0": [1.0, 0.5]}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ def test_state_dict_is_json_and_holds_configs():
     assert json.loads(json.dumps(sd, allow_nan=False)) == sd
     assert lrp.from_config(sd["schedule"]) == s
     assert sd["plateau"] == {"config": p.to_config(), "state": p.state_dict()}
-    assert sd["base_lrs"] == [0.1, 0.03] and sd["last_epoch"] == 0
+    assert sd["base_lrs"] == {"0": [0.1, 0.03]} and sd["adapter"]["last_epoch"] == 0
 
 
 def test_loading_replaces_a_different_plateau_and_updates_an_equal_one_in_place():
@@ -410,10 +410,10 @@ def test_custom_schedule_state_omits_config_and_keeps_the_live_schedule():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"format": "something/2"}, "not a state_dict of lrplugins.torch.LRScheduler"),
+        ({"format": "something/2"}, "not an lrplugins run state (format 'lrplugins.run/1')"),
         ({"extra": 1}, "unknown keys ['extra']"),
         ({"plateau": ...}, "missing keys ['plateau']"),
-        ({"base_lrs": [0.1]}, "the checkpoint has 1 parameter group(s), the optimizer has 2"),
+        ({"base_lrs": {"0": [0.1]}}, "the checkpoint has 1 parameter group(s), the optimizer has 2"),
     ],
 )
 def test_load_state_dict_validates(change, message):
@@ -439,7 +439,7 @@ def test_a_torch_lambdalr_state_is_refused():
     opt = make_optimizer(torch)
     other = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)
     sched = LRScheduler(make_optimizer(torch), lrp.constant())
-    with pytest.raises(ValueError, match="not a state_dict"):
+    with pytest.raises(ValueError, match="not an lrplugins run state"):
         sched.load_state_dict(other.state_dict())
 
 
@@ -453,9 +453,9 @@ def test_bad_arguments():
     from lrplugins.torch import LRScheduler
 
     opt = make_optimizer(torch)
-    with pytest.raises(TypeError, match="schedule must be an lrplugins schedule, got <function"):
+    with pytest.raises(TypeError, match="schedule must be an lrplugins schedule or its config dict, got <function"):
         LRScheduler(opt, lambda t: 1.0)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="plateau must be an lrplugins.Plateau or None, got 0.1"):
+    with pytest.raises(TypeError, match="plateau must be an lrplugins.Plateau, its config dict or None, got 0.1"):
         LRScheduler(opt, lrp.constant(), 0.1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="is not an Optimizer"):
         LRScheduler(object(), lrp.constant())  # type: ignore[arg-type]

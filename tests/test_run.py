@@ -1,0 +1,378 @@
+"""The run-state engine (``lrplugins.RunState``), tested once here, with no framework.
+
+Every adapter delegates to it: the constructor checks, binding and horizon changes on resume, the
+metric policy (``strict``), the plateau, runtime cooldowns, base LRs and the one state format. The
+adapters' integration tests check the wiring; the policies are pinned here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+
+import lrplugins as lrp
+from lrplugins._run import FORMAT, RunState
+
+
+def run_of(schedule=None, plateau=None, monitor=None, **kw):
+    return RunState("Owner", schedule or lrp.cosine(warmup_steps=2), plateau, monitor, **kw)
+
+
+def drive(run, start, stop, metrics=None):
+    """Multipliers for updates ``start..stop-1``, feeding ``metrics[u]`` after update ``u``."""
+    out = []
+    for u in range(start, stop):
+        run.step = u
+        out.append(run.multiplier(u))
+        if metrics and u in metrics:
+            run.observe(metrics[u])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# One constructor surface
+# ------------------------------------------------------------------------------------------------
+
+
+def test_schedule_and_plateau_may_be_config_dicts():
+    run = RunState("Owner", {"kind": "linear", "warmup_steps": 2}, {"patience": 3}, "val_loss")
+    assert run.schedule == lrp.linear(warmup_steps=2)
+    assert run.plateau.to_config()["patience"] == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"schedule": lambda t: 1.0}, TypeError, "Owner(): schedule must be an lrplugins schedule"),
+        ({"plateau": 0.5}, TypeError, "Owner(): plateau must be an lrplugins.Plateau"),
+        ({"plateau": lrp.Plateau()}, ValueError, "plateau needs monitor"),
+        ({"monitor": "val_loss"}, ValueError, "monitor='val_loss' is only read with a plateau"),
+        ({"plateau": lrp.Plateau(), "monitor": ""}, ValueError, "non-empty str"),
+        ({"plateau": lrp.Plateau(), "monitor": 3}, TypeError, "got 3"),
+        ({"strict": "yes"}, TypeError, "strict must be True or False, got 'yes'"),
+        ({"horizon": "extend"}, ValueError, "horizon must be one of 'stretch', 'rebind'"),
+    ],
+)
+def test_bad_arguments_are_named_with_their_value(kwargs, error, message):
+    args = {"schedule": lrp.constant(), **kwargs}
+    with pytest.raises(error) as info:
+        RunState("Owner", **args)
+    assert message in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# Binding and the LR
+# ------------------------------------------------------------------------------------------------
+
+
+def test_bind_from_the_run_and_explicit_values_win():
+    run = run_of(lrp.linear(total_steps=10, warmup_steps="1ep"))
+    assert run.bind(total_steps=999, steps_per_epoch=4) == lrp.linear(
+        total_steps=10, warmup_steps="1ep", steps_per_epoch=4
+    )
+
+
+def test_unbound_names_what_is_missing_and_the_hint():
+    run = run_of(lrp.cosine(warmup_steps="1ep"))
+    with pytest.raises(lrp.UnboundScheduleError) as info:
+        run.bind(total_steps=None, hint="Set max_steps.")
+    assert "total_steps" in str(info.value) and str(info.value).endswith("Set max_steps.")
+    with pytest.raises(lrp.UnboundScheduleError, match="not bound yet"):
+        run.multiplier(0)
+
+
+def test_lr_is_base_times_schedule_times_scale_and_nan_never_reaches_it():
+    s = lrp.cosine(total_steps=20, warmup_steps=2)
+    run = run_of(s, lrp.Plateau(patience=0, factor=0.5), "val_loss")
+    run.bind()
+    run.take_base_lrs(0, [0.1, 0.02])
+    groups = [{"lr": 0.1}, {"lr": 0.02}]
+    assert run.lrs(0, 5, groups) == [0.1 * s(5), 0.02 * s(5)]
+    run.observe(1.0)
+    for bad in (math.nan, math.inf, -math.inf):
+        run.observe(bad)
+    lrs = run.lrs(0, 5, groups)
+    assert all(math.isfinite(x) for x in lrs)
+    assert lrs == [0.1 * s(5) * 0.125, 0.02 * s(5) * 0.125]
+
+
+def test_a_group_added_later_takes_its_lr_as_base_and_groups_cannot_vanish():
+    run = run_of(lrp.constant())
+    run.bind()
+    run.take_base_lrs(0, [1.0])
+    assert run.lrs(0, 3, [{"lr": 1.0}, {"lr": 0.5}]) == [1.0, 0.5]
+    assert run.base_lrs == {0: [1.0, 0.5]}
+    with pytest.raises(ValueError, match="groups cannot be removed"):
+        run.lrs(0, 4, [{"lr": 1.0}])
+
+
+# ------------------------------------------------------------------------------------------------
+# The metric policy
+# ------------------------------------------------------------------------------------------------
+
+
+def test_strict_missing_metric_raises_listing_the_available_ones():
+    run = run_of(plateau=lrp.Plateau(), monitor="val_loss")
+    with pytest.raises(KeyError) as info:
+        run.observe_metrics({"val_acc": 0.5, "loss": 1.0})
+    assert "monitor='val_loss'" in str(info.value) and "['loss', 'val_acc']" in str(info.value)
+
+
+def test_non_strict_missing_metric_warns_once_and_skips():
+    run = run_of(plateau=lrp.Plateau(patience=0), monitor="val_loss", strict=False)
+    with pytest.warns(UserWarning, match="no such metric.*warned once"):
+        assert run.observe_metrics({"loss": 1.0}) is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run.observe_metrics({"loss": 1.0}) is False
+    assert run.plateau.num_bad == 0  # skipped, not counted as bad
+
+
+def test_aliases_name_the_same_metric():
+    run = run_of(plateau=lrp.Plateau(), monitor="loss")
+    assert run.metric({"eval_loss": 0.3}, aliases=("eval_loss",)) == 0.3
+
+
+def test_a_non_scalar_metric_is_an_error_naming_the_monitor():
+    run = run_of(plateau=lrp.Plateau(), monitor="val_loss")
+    with pytest.raises(TypeError, match=r"monitor='val_loss'.*single number"):
+        run.observe([1.0, 2.0])
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_monitor_that_can_never_be_fed_is_never_silent(strict):
+    run = run_of(plateau=lrp.Plateau(), monitor="eval_loss", strict=strict)
+    if strict:
+        with pytest.raises(ValueError, match=r"monitor='eval_loss'.*eval_strategy='no'"):
+            run.check_feedable(False, "eval_strategy='no'")
+    else:
+        with pytest.warns(UserWarning, match=r"monitor='eval_loss'.*eval_strategy='no'"):
+            run.check_feedable(False, "eval_strategy='no'")
+    run.check_feedable(True, "unused")  # fine when it can evaluate
+
+
+def test_observe_reports_a_change_to_the_adapter():
+    calls = []
+    run = run_of(plateau=lrp.Plateau(patience=0), monitor="m")
+    run.on_change = lambda: calls.append(run.scale)
+    assert run.observe(1.0) is False and run.observe(2.0) is True
+    assert calls == [pytest.approx(0.1)]
+
+
+# ------------------------------------------------------------------------------------------------
+# State and resume
+# ------------------------------------------------------------------------------------------------
+
+METRICS = {3: 2.0, 6: 2.0, 9: 2.0, 12: 1.0, 15: 1.5, 18: 1.5}
+
+
+def fresh(**kw):
+    return run_of(
+        lrp.cosine(warmup_steps=2, final=0.1), lrp.Plateau(patience=1, factor=0.5), "m", **kw
+    )
+
+
+@pytest.mark.parametrize("cut", [0, 1, 7, 13, 19])
+def test_resume_continues_exactly_through_json(cut):
+    whole = fresh()
+    whole.bind(total_steps=20)
+    expected = drive(whole, 0, 25, METRICS)
+
+    first = fresh()
+    first.bind(total_steps=20)
+    head = drive(first, 0, cut, METRICS)
+    state = json.loads(json.dumps(first.state_dict(epoch=3), allow_nan=False))
+    assert state["format"] == FORMAT
+
+    second = fresh()
+    assert second.load_state_dict(state) == {"epoch": 3}
+    second.bind(total_steps=20, step=cut)
+    assert head + drive(second, cut, 25, METRICS) == expected
+
+
+def test_a_fresh_run_without_the_state_diverges():
+    whole = fresh()
+    whole.bind(total_steps=20)
+    expected = drive(whole, 0, 25, METRICS)
+    first = fresh()
+    first.bind(total_steps=20)
+    head = drive(first, 0, 13, METRICS)
+    second = fresh()
+    second.bind(total_steps=20, step=13)
+    assert head + drive(second, 13, 25, METRICS) != expected
+
+
+def test_the_checkpoint_wins_with_a_warning_naming_what_differs():
+    first = fresh()
+    first.bind(total_steps=20)
+    drive(first, 0, 10, METRICS)
+    other = RunState("Owner", lrp.linear(), lrp.Plateau(patience=5), "m")
+    with pytest.warns(UserWarning, match="checkpoint's plateau has config"):
+        other.load_state_dict(first.state_dict())
+    with pytest.warns(UserWarning, match=r"saved with schedule cosine.*given linear"):
+        other.bind(total_steps=20, step=10)
+    assert other.schedule == first.schedule and other.plateau.to_config()["patience"] == 1
+    assert other.multiplier(10) == first.multiplier(10)
+
+
+def test_a_plateau_missing_on_either_side_warns():
+    with_p = fresh()
+    with_p.bind(total_steps=20)
+    without = RunState("Owner", lrp.cosine(warmup_steps=2, final=0.1))
+    with pytest.warns(UserWarning, match="this run has no plateau; the saved scale is dropped"):
+        without.load_state_dict(with_p.state_dict())
+    with pytest.warns(UserWarning, match="the checkpoint has no plateau"):
+        fresh().load_state_dict(without.state_dict())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format": "lrplugins.torch.LRScheduler/1"}, "got format 'lrplugins.torch.LRScheduler/1'"),
+        ({"extra": 1}, "unknown keys ['extra']"),
+        ({"events": ...}, "missing keys ['events']"),
+        ({"total_steps": 2.5}, "total_steps must be an int or None, got 2.5"),
+        ({"base_lrs": {"0": [float("nan")]}}, "base_lrs['0'] must be finite numbers"),
+    ],
+)
+def test_the_state_format_is_checked_in_one_place(change, message):
+    run = fresh()
+    run.bind(total_steps=20)
+    sd = run.state_dict()
+    for k, val in change.items():
+        if val is ...:
+            del sd[k]
+        else:
+            sd[k] = val
+    with pytest.raises(ValueError) as info:
+        fresh().load_state_dict(sd)
+    assert message in str(info.value)
+
+
+def test_start_fresh_forgets_a_previous_run():
+    run = fresh()
+    run.bind(total_steps=20)
+    run.take_base_lrs(0, [1.0])
+    drive(run, 0, 20, METRICS)
+    assert run.plateau.scale < 1.0
+    run.start_fresh()
+    assert run.plateau.scale == 1.0 and run.base_lrs == {} and run.active is None
+
+
+# ------------------------------------------------------------------------------------------------
+# Horizon changes on resume
+# ------------------------------------------------------------------------------------------------
+
+
+def _checkpoint_at(step, total=20, **kw):
+    run = fresh(**kw)
+    run.bind(total_steps=total)
+    drive(run, 0, step)
+    return run, run.state_dict()
+
+
+@pytest.mark.parametrize("new_total", [30, 15])
+def test_a_longer_or_shorter_run_stretches_the_rest_continuously(new_total):
+    old, state = _checkpoint_at(10)
+    run = fresh()
+    run.load_state_dict(state)
+    with pytest.warns(UserWarning, match=rf"from 20 to {new_total} updates"):
+        active = run.bind(total_steps=new_total, step=10)
+    assert active == old.active.stretch(at=10, total_steps=new_total)
+    assert run.multiplier(10) == old.multiplier(10)  # continuous at the resume step
+    assert run.multiplier(new_total) == pytest.approx(0.1)  # the end lands on the new total
+    assert [run.multiplier(u) for u in range(10)] == [old.multiplier(u) for u in range(10)]
+
+
+def test_rebind_binds_again_from_the_new_total():
+    _, state = _checkpoint_at(10, horizon="rebind")
+    run = fresh(horizon="rebind")
+    run.load_state_dict(state)
+    with pytest.warns(UserWarning, match="horizon='rebind'"):
+        active = run.bind(total_steps=40, step=10)
+    assert active == lrp.cosine(total_steps=40, warmup_steps=2, final=0.1)
+
+
+def test_a_total_already_passed_is_a_clear_error():
+    _, state = _checkpoint_at(12)
+    run = fresh()
+    run.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"resumes at update 12 but now has total_steps=10"):
+        run.bind(total_steps=10, step=12)
+
+
+def test_the_same_total_or_an_explicit_one_needs_no_stretch():
+    _, state = _checkpoint_at(10)
+    run = fresh()
+    run.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run.bind(total_steps=20, step=10) == lrp.cosine(
+            total_steps=20, warmup_steps=2, final=0.1
+        )
+    explicit = RunState("Owner", lrp.cosine(total_steps=20))
+    explicit.bind(total_steps=20)
+    drive(explicit, 0, 5)
+    again = RunState("Owner", lrp.cosine(total_steps=20))
+    again.load_state_dict(explicit.state_dict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert again.bind(total_steps=50, step=5) == lrp.cosine(total_steps=20)
+
+
+# ------------------------------------------------------------------------------------------------
+# Runtime cooldown
+# ------------------------------------------------------------------------------------------------
+
+
+def test_cooldown_starts_at_the_next_update_from_the_lr_in_force():
+    s = lrp.constant(warmup_steps=2)
+    run = run_of(s, lrp.Plateau(patience=0, factor=0.5), "m")
+    run.bind(total_steps=100)
+    drive(run, 0, 10, {4: 1.0, 5: 2.0})  # one cut: scale 0.5
+    run.step = 10
+    run.cooldown(4, shape="linear", final=0.0)
+    got = [run.multiplier(u) for u in range(10, 16)]
+    assert got == pytest.approx([0.5, 0.375, 0.25, 0.125, 0.0, 0.0])
+    run.observe(5.0)
+    run.observe(5.0)  # the plateau no longer scales the LR once a cooldown runs
+    assert run.multiplier(11) == pytest.approx(0.375)
+
+
+def test_cooldown_is_resumed_exactly_and_a_second_call_restarts_from_the_lr_in_force():
+    run = fresh()
+    run.bind(total_steps=100)
+    drive(run, 0, 20, METRICS)
+    run.step = 20
+    run.cooldown(10)  # 1-sqrt to 0
+    expected = drive(run, 20, 40)
+    state = run.state_dict()
+    assert state["events"][0]["at"] == 20
+
+    resumed = fresh()
+    resumed.load_state_dict(json.loads(json.dumps(state)))
+    resumed.bind(total_steps=100, step=25)
+    assert drive(resumed, 20, 40) == expected
+
+    resumed.step = 24
+    in_force = resumed.multiplier(24)
+    resumed.cooldown(2, shape="linear")
+    assert [resumed.multiplier(u) for u in (24, 25, 26)] == pytest.approx(
+        [in_force, in_force / 2, 0]
+    )
+
+
+def test_cooldown_before_binding_is_an_error():
+    with pytest.raises(RuntimeError, match="not bound yet"):
+        fresh().cooldown(10)
+
+
+def test_cooldown_arguments_are_checked_before_anything_changes():
+    run = fresh()
+    run.bind(total_steps=100)
+    with pytest.raises(ValueError, match="shape"):
+        run.cooldown(10, shape="cubic")
+    assert run.events == [] and run.active == lrp.cosine(total_steps=100, warmup_steps=2, final=0.1)
