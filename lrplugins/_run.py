@@ -535,7 +535,7 @@ def check_state(owner: str, state: Any) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{owner}: {name} must be an int or None, got {value!r}")
     if not isinstance(state["events"], list) or not isinstance(state["base_lrs"], dict):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 - a malformed checkpoint is a bad value, as above
             f"{owner}: events must be a list and base_lrs a dict, got {state['events']!r} and "
             f"{state['base_lrs']!r}"
         )
