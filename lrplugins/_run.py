@@ -37,7 +37,7 @@ from typing import Any
 from ._plateau import Plateau
 from ._schedules import Schedule, UnboundScheduleError, from_config
 
-__all__ = ["FORMAT", "HORIZONS", "RunState"]
+__all__ = ["FORMAT", "HORIZONS", "MissingMetricError", "RunState"]
 
 FORMAT = "lrplugins.run/1"
 """The format tag of every state dict :meth:`RunState.state_dict` writes (all adapters)."""
@@ -57,6 +57,17 @@ _STATE_KEYS = frozenset(
     }
 )
 _COOLDOWN_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+class MissingMetricError(KeyError, RuntimeError):
+    """The monitored metric is not in an evaluation that should hold it (``strict=True``).
+
+    A ``KeyError`` (a name looked up in the metrics) and a ``RuntimeError`` (as Lightning's own
+    callbacks raise for a missing monitor), so either ``except`` catches it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def _config_or_none(schedule: Schedule | None) -> dict[str, Any] | None:
@@ -371,7 +382,7 @@ class RunState:
     def metric(self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = ()) -> Any:
         """The monitored value in ``metrics`` (``monitor`` or one of ``aliases``), or ``None``.
 
-        Missing: raises ``KeyError`` listing the available metrics when ``strict``, else warns once
+        Missing: raises :class:`MissingMetricError` listing the available metrics when ``strict``, else warns once
         and returns ``None`` (the evaluation is skipped).
         """
         monitor = self.monitor
@@ -386,7 +397,9 @@ class RunState:
             f"metrics: {available}."
         )
         if self.strict:
-            raise KeyError(message + " (strict=False skips such evaluations with a warning.)")
+            raise MissingMetricError(
+                message + " (strict=False skips such evaluations with a warning.)"
+            )
         if not self._warned_missing:
             self._warned_missing = True
             warnings.warn(message + " Skipped (strict=False); warned once.", stacklevel=3)
