@@ -47,10 +47,11 @@ class Recorder(torch.optim.SGD):
 
 
 class Model(pl.LightningModule):
-    def __init__(self) -> None:
+    def __init__(self, rank0_only: bool = False) -> None:
         super().__init__()
         self.net = nn.Linear(4, 1)
         self.logged: list[float] = []
+        self.rank0_only = rank0_only
 
     def training_step(self, batch: Any, batch_idx: int) -> Any:
         x, y = batch
@@ -61,7 +62,8 @@ class Model(pl.LightningModule):
             value = 0.0
         else:
             value = VAL[self.global_rank][self.current_epoch]
-        self.log("val_loss", value)  # rank-dependent, deliberately without sync_dist
+        if self.global_rank == 0 or not self.rank0_only:
+            self.log("val_loss", value)  # rank-dependent, deliberately without sync_dist
 
     def on_validation_end(self) -> None:
         if not self.trainer.sanity_checking:
@@ -82,14 +84,14 @@ class Scales(pl.Callback):
             self.scales.append(self.plateau.scale)
 
 
-def main(out: Path) -> None:
+def main(out: Path, mode: str) -> None:
     g = torch.Generator().manual_seed(0)
     ds = TensorDataset(torch.randn(64, 4, generator=g), torch.randn(64, 1, generator=g))
     plateau = lrp.Plateau(**PLATEAU)
     schedule = lrp.cosine(warmup_steps="1ep", final=0.1)
     cb = LRSchedulerCallback(schedule, plateau=plateau, monitor="val_loss")
     scales = Scales(plateau)
-    model = Model()
+    model = Model(rank0_only=mode == "rank0_only")
     trainer = pl.Trainer(
         strategy="ddp",
         devices=2,
@@ -101,7 +103,13 @@ def main(out: Path) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(model, DataLoader(ds, batch_size=8), DataLoader(ds, batch_size=32))
+    try:
+        trainer.fit(model, DataLoader(ds, batch_size=8), DataLoader(ds, batch_size=32))
+    except RuntimeError as exc:  # mode rank0_only: every rank must stop with the same error
+        (out / f"rank{trainer.global_rank}.json").write_text(json.dumps({"error": str(exc)}))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     bound = cb.bound_schedule
     result = {
         "rank": trainer.global_rank,
@@ -124,4 +132,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "mean")

@@ -418,8 +418,8 @@ def test_manual_optimization_two_optimizers_two_callbacks(tmp_path: Path) -> Non
     assert_close([x[0] for x in opt1.trace], [0.02 * s1.bind(total_steps=16)(k) for k in range(16)])
     assert float(model.trainer.callback_metrics["lr-a/opt0"]) == opt0.trace[-1][0]  # log_lr key
     saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["callbacks"]
-    assert saved[cb0.state_key]["counters"] == {"0": 16}
-    assert saved[cb1.state_key]["counters"] == {"1": 16}
+    assert saved[cb0.state_key]["adapter"]["counters"] == {"0": 16}
+    assert saved[cb1.state_key]["adapter"]["counters"] == {"1": 16}
 
 
 def test_overlapping_callbacks_are_refused(tmp_path: Path) -> None:
@@ -513,17 +513,27 @@ def test_lightning_cli_yaml(tmp_path: Path, config: str, monkeypatch: pytest.Mon
 # ------------------------------------------------------------------------------------------------
 
 
-def test_ddp_ranks_apply_the_same_lr(tmp_path: Path) -> None:
+def run_ddp(tmp_path: Path, mode: str) -> list[dict[str, Any]]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
     }
     proc = subprocess.run(
-        [sys.executable, str(HERE / "lightning_ddp_script.py"), str(tmp_path)],
+        [sys.executable, str(HERE / "lightning_ddp_script.py"), str(tmp_path), mode],
         check=False, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+def test_ddp_metric_logged_on_one_rank_is_an_error_on_every_rank(tmp_path: Path) -> None:
+    ranks = run_ddp(tmp_path, "rank0_only")  # returns: no hang
+    for rank in ranks:
+        assert "logged on 1 of 2 ranks" in rank["error"] and "sync_dist=True" in rank["error"]
+
+
+def test_ddp_ranks_apply_the_same_lr(tmp_path: Path) -> None:
+    ranks = run_ddp(tmp_path, "mean")
     assert ranks[0]["lrs"] == ranks[1]["lrs"]  # the same LR at every update on both ranks
     assert ranks[0]["val_loss"] != ranks[1]["val_loss"]  # although each logged its own metric
     # the decisions follow the mean over ranks, fed to a Plateau in this process

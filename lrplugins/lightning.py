@@ -8,8 +8,9 @@ update the callback sets each parameter group's learning rate to
 where ``group_base_lr`` is the ``lr`` the group was configured with (recorded once, at train start,
 and saved in checkpoints), ``step`` is ``trainer.global_step`` (the number of optimizer updates
 already taken, so gradient accumulation is handled) and ``plateau.scale`` is 1 without a plateau
-monitor. The schedule math and the plateau decisions live in the core (:mod:`lrplugins`); this module
-only reads the step and the metric from Lightning and writes the learning rate back.
+monitor. The run state (binding, plateau, metric policy, cooldowns, checkpoint format) is a
+:class:`lrplugins.RunState`; this module only reads the step and the metrics from Lightning and
+writes the learning rate back.
 
 >>> import lrplugins as lrp
 >>> from lrplugins.lightning import LRSchedulerCallback
@@ -33,6 +34,7 @@ try:
     from lightning.pytorch.trainer.states import TrainerFn
     from lightning.pytorch.utilities import rank_zero_warn
     from lightning.pytorch.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.utilities.model_helpers import is_overridden
     from typing_extensions import override
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
@@ -40,13 +42,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[lightning]'"
     ) from exc
 
-from ._callback import callback_args
 from ._plateau import Plateau
-from ._schedules import Schedule, UnboundScheduleError
+from ._run import RunState
+from ._schedules import Schedule
 
 __all__ = ["LRSchedulerCallback"]
-
-_STATE_VERSION = 1
 
 
 class LRSchedulerCallback(Callback):
@@ -55,33 +55,47 @@ class LRSchedulerCallback(Callback):
     Binding: an unbound schedule (``total_steps=None``, ``"5%"``, ``"2ep"``) is bound in
     ``on_train_start`` from ``trainer.estimated_stepping_batches`` (total optimizer updates, per
     rank) and ``ceil(trainer.num_training_batches / accumulate_grad_batches)`` (updates per epoch).
-    A ``total_steps`` or ``steps_per_epoch`` given to the schedule itself always wins.
+    A ``total_steps`` or ``steps_per_epoch`` given to the schedule itself always wins. A resume
+    whose run length differs from the checkpoint's (more epochs, a new ``max_steps``) stretches the
+    rest of the schedule to the new total (``horizon="stretch"``) or binds it again
+    (``horizon="rebind"``), with one warning naming both totals.
 
     Logging: the LR for the next update is written as soon as the previous one is done (and at train
     start, and after each plateau decision), so Lightning's ``LearningRateMonitor`` logs the LR that
     the step it reports actually uses, whatever the order of the callbacks.
 
-    Plateau: with ``plateau`` and ``monitor``, the value of ``trainer.callback_metrics[monitor]`` is
-    fed to ``plateau.update`` at every validation end of ``fit`` (never during the sanity check).
-    Under a distributed strategy the value is first averaged over ranks
-    (``trainer.strategy.reduce``), so every rank takes the same decision.
+    Plateau: with ``plateau`` and ``monitor``, ``trainer.callback_metrics[monitor]`` is fed to the
+    plateau after each validation of ``fit`` that logged it (never the sanity check), or, for a
+    metric that validation does not log (``train_loss`` logged with ``on_epoch=True``), at the end
+    of each training epoch, with that epoch's value. Under a distributed strategy the value is
+    averaged over ranks first, so every rank takes the same decision; a metric logged on some
+    ranks only is an error on every rank (log it with ``sync_dist=True``), never a hang. A
+    ``val*`` monitor in a run that can never validate (``limit_val_batches=0``, no
+    ``validation_step``) is refused at train start (a warning with ``strict=False``); a metric
+    missing from an epoch that should have it raises, listing the logged ones (``strict=False``:
+    warns once and skips).
+
+    Cooldown: :meth:`cooldown` starts a cooldown at the next update, from the LR in force; it can
+    be called from another callback, between batches or from a signal handler, and is saved in
+    checkpoints.
 
     Manual optimization: with one optimizer, ``step`` is ``trainer.global_step``. With several,
     Lightning's ``global_step`` counts the updates of all of them, so each optimizer instead gets
-    its own update counter (saved in checkpoints). The run length Lightning estimates is then the
-    number of training batches: if an optimizer steps more (or less) than once per batch, give
-    its schedule ``total_steps`` explicitly. Use ``optimizers=`` and one callback per optimizer to
-    give optimizers different schedules.
+    its own update counter (saved in checkpoints). Use ``optimizers=`` and one callback per
+    optimizer to give optimizers different schedules.
 
-    Checkpoints: the recorded base LRs, the per-optimizer counters and ``plateau.state_dict()`` are
-    saved under :attr:`state_key` as plain lists, dicts and floats (loadable with
-    ``torch.load(weights_only=True)``); ``fit(ckpt_path=...)`` continues the exact LR sequence.
+    Checkpoints: the run state (``lrplugins.run/1``: plain lists, dicts and floats, loadable with
+    ``torch.load(weights_only=True)``) is saved under :attr:`state_key`; ``fit(ckpt_path=...)``
+    continues the exact LR sequence. A callback reused for a second ``fit`` without a checkpoint
+    starts fresh.
 
     Args:
         schedule: a schedule (multiplier of each group's base LR), or its ``to_config()`` dict.
         plateau: an optional :class:`lrplugins.Plateau` (or its ``to_config()`` dict) whose
             ``scale`` multiplies the schedule; needs ``monitor``.
-        monitor: the logged metric fed to ``plateau`` at each validation end, e.g. ``"val_loss"``.
+        monitor: the logged metric fed to ``plateau``, e.g. ``"val_loss"``.
+        strict: a missing monitored metric raises (``True``) or warns once and is skipped.
+        horizon: ``"stretch"`` or ``"rebind"``: what a resume with a new run length does.
         optimizers: index (or indices) into ``trainer.optimizers`` of the optimizers this callback
             drives; ``None`` drives all of them.
         log_lr: also log the applied LR with ``pl_module.log`` at each update, under ``"lr"``
@@ -90,8 +104,7 @@ class LRSchedulerCallback(Callback):
         name: distinguishes the checkpoint state (and logged keys) of several instances.
 
     Raises:
-        TypeError: ``schedule`` is not a schedule or config dict, ``plateau`` is not a Plateau.
-        ValueError: ``plateau`` without ``monitor`` or the reverse; a bad ``optimizers`` index.
+        TypeError / ValueError: a bad argument, named with its value.
 
     >>> import lrplugins as lrp
     >>> cb = LRSchedulerCallback(
@@ -108,22 +121,19 @@ class LRSchedulerCallback(Callback):
         plateau: Plateau | dict[str, Any] | None = None,
         monitor: str | None = None,
         *,
+        strict: bool = True,
+        horizon: str = "stretch",
         optimizers: int | Sequence[int] | None = None,
         log_lr: bool = False,
         name: str | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        schedule, plateau, monitor = callback_args(
-            owner, schedule, plateau, monitor, example_metric="val_loss"
-        )
+        self._run = RunState(owner, schedule, plateau, monitor, strict=strict, horizon=horizon)
         if not isinstance(log_lr, bool):
             raise TypeError(f"{owner}(): log_lr must be a bool, got {log_lr!r}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{owner}(): name must be a str or None, got {name!r}")
-        self.schedule: Schedule = schedule
-        self.plateau = plateau
-        self.monitor = monitor
         self.optimizers: tuple[int, ...] | None = _indices(owner, optimizers)
         self.log_lr = log_lr
         self.name = name
@@ -131,18 +141,18 @@ class LRSchedulerCallback(Callback):
         self._state_key = self._generate_state_key(
             name=name, monitor=monitor, optimizers=self.optimizers
         )
-        # runtime state, set up in on_train_start
-        self._bound: Schedule | None = None
+        self._trainer: pl.Trainer | None = None
         self._driven: tuple[int, ...] = ()
-        self._base_lrs: dict[int, list[float]] = {}
-        self._counters: dict[int, int] | None = None  # manual optimization with several optimizers
+        self._counters: dict[int, int] | None = None  # manual optimization, several optimizers
         self._index: dict[int, int] = {}  # id(optimizer) -> index in trainer.optimizers
         self._log_keys: dict[int, list[str]] = {}
-        self._n_optimizers = 0
-        self._loaded: dict[str, Any] | None = None
-        self._cache: tuple[int, float] = (-1, 0.0)  # (step, schedule(step))
+        self._loaded: dict[str, Any] | None = None  # adapter extras of a loaded checkpoint
+        self._before: Any = None  # the monitored value when the current validation started
+        self._fed_epoch = -1
+        self._validated_epoch = -1
+        self._run.on_change = self._changed
 
-    # -- identity and state ---------------------------------------------------------------------
+    # -- identity, views and state --------------------------------------------------------------
     @property
     @override
     def state_key(self) -> str:
@@ -150,43 +160,59 @@ class LRSchedulerCallback(Callback):
         return self._state_key
 
     @property
+    def schedule(self) -> Schedule:
+        """The schedule as configured (the checkpoint's after a resume)."""
+        return self._run.schedule  # type: ignore[return-value]
+
+    @property
+    def plateau(self) -> Plateau | None:
+        """The plateau monitor, or ``None``."""
+        return self._run.plateau
+
+    @property
+    def monitor(self) -> str | None:
+        """The metric fed to the plateau."""
+        return self._run.monitor
+
+    @property
     def bound_schedule(self) -> Schedule | None:
-        """The schedule bound from the trainer at train start (``None`` before training)."""
-        return self._bound
+        """The schedule in force, bound at train start (``None`` before training)."""
+        return self._run.active
+
+    @property
+    def run_state(self) -> RunState:
+        """The :class:`lrplugins.RunState` behind this callback."""
+        return self._run
+
+    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
+        """Start a cooldown at the next optimizer update, from the LR in force (see RunState)."""
+        trainer = self._trainer
+        if trainer is not None:
+            counters = self._counters
+            self._run.step = trainer.global_step if counters is None else max(counters.values())
+        self._run.cooldown(steps, shape, final)
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        """Base LRs, per-optimizer counters and plateau state, as JSON-compatible values."""
-        bound = self._bound
-        return {
-            "version": _STATE_VERSION,
-            "base_lrs": {str(i): list(lrs) for i, lrs in self._base_lrs.items()},
-            "counters": None
-            if self._counters is None
-            else {str(i): n for i, n in self._counters.items()},
-            "plateau": None if self.plateau is None else self.plateau.state_dict(),
-            "total_steps": getattr(bound, "total_steps", None),
-            "steps_per_epoch": getattr(bound, "steps_per_epoch", None),
-        }
+        """The run state, with the per-optimizer counters of manual optimization."""
+        counters = self._counters
+        return self._run.state_dict(
+            counters=None if counters is None else {str(i): n for i, n in counters.items()}
+        )
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the plateau now; base LRs and counters are taken over at train start."""
-        self._loaded = dict(state_dict)
-        saved_plateau = state_dict.get("plateau")
-        if self.plateau is not None and saved_plateau is not None:
-            self.plateau.load_state_dict(saved_plateau)
-        elif saved_plateau is not None:
-            rank_zero_warn(
-                f"{type(self).__name__}: the checkpoint holds plateau state but this callback has "
-                "no plateau; the saved plateau scale is dropped."
-            )
+        """Restore the plateau and base LRs now; the schedule is taken over at train start."""
+        self._loaded = self._run.load_state_dict(state_dict)
 
     # -- hooks ----------------------------------------------------------------------------------
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Check the setup, bind the schedule, record base LRs and set the LR of the first update."""
         owner = type(self).__name__
+        run, loaded, self._loaded = self._run, self._loaded, None
+        if loaded is None:
+            run.start_fresh()  # a reused callback, not a resume
         opts = trainer.optimizers
         if not opts:
             raise MisconfigurationException(f"{owner}: the trainer has no optimizer to drive.")
@@ -197,34 +223,11 @@ class LRSchedulerCallback(Callback):
                     f"{owner}(): optimizers has index {i}, but the trainer has only "
                     f"{len(opts)} optimizer(s); got optimizers={self.optimizers!r}"
                 )
-        self._driven = driven
+        self._trainer, self._driven = trainer, driven
         self._index = {id(opt): i for i, opt in enumerate(opts)}
         self._check_conflicts(trainer, driven)
-
-        # Bind: total updates and updates per epoch, as Lightning counts them on this rank.
-        total = trainer.estimated_stepping_batches
-        batches = trainer.num_training_batches
-        spe = None
-        if batches != float("inf") and batches > 0:
-            spe = math.ceil(batches / trainer.accumulate_grad_batches)
-        known = math.isfinite(total) and total >= 1  # -1: unsized loader, inf: endless run
-        bound = self.schedule.bind(total_steps=int(total) if known else None, steps_per_epoch=spe)
-        if not bound.is_bound:
-            raise UnboundScheduleError(_unbound_message(owner, self.schedule, bound, total, spe))
-        self._bound = bound
-        self._cache = (-1, 0.0)
-
-        loaded, self._loaded = self._loaded, None
-        if loaded is not None:
-            for key in ("total_steps", "steps_per_epoch"):
-                old, new = loaded.get(key), getattr(bound, key, None)
-                if old is not None and new is not None and old != new:
-                    rank_zero_warn(
-                        f"{owner}: the schedule was bound with {key}={old} when the checkpoint was "
-                        f"saved, and is now bound with {key}={new} from the trainer; the LR "
-                        "sequence after the resume follows the new value."
-                    )
-        self._base_lrs = self._take_base_lrs(owner, opts, driven, loaded)
+        if run.monitor is not None and run.monitor.startswith("val"):
+            run.check_feedable(*_can_validate(trainer, pl_module))
 
         manual = not pl_module.automatic_optimization
         if manual and len(opts) > 1:
@@ -233,8 +236,18 @@ class LRSchedulerCallback(Callback):
         else:
             self._counters = None
 
-        self._n_optimizers = len(opts)
+        total = trainer.estimated_stepping_batches
+        batches = trainer.num_training_batches
+        spe = None
+        if batches != float("inf") and batches > 0:
+            spe = math.ceil(batches / trainer.accumulate_grad_batches)
+        known = math.isfinite(total) and total >= 1  # -1: unsized loader, inf: endless run
+        step = trainer.global_step if self._counters is None else max(self._counters.values())
+        run.bind(int(total) if known else None, spe, step=step, hint=_hint(total, spe))
+        for i in driven:
+            run.take_base_lrs(i, [float(g["lr"]) for g in opts[i].param_groups])
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
+        self._fed_epoch = self._validated_epoch = -1
         self._apply_all(trainer)
 
     @override
@@ -243,13 +256,15 @@ class LRSchedulerCallback(Callback):
     ) -> None:
         """Set the LR of the update about to run (the authoritative write)."""
         i = self._find(trainer, optimizer)
-        if i not in self._base_lrs:
+        if i not in self._driven:
             return  # an optimizer driven by another callback (see ``optimizers``)
         step = trainer.global_step if self._counters is None else self._counters[i]
         lrs = self._apply(trainer.optimizers[i], i, step)
         if self._counters is not None:
             self._counters[i] += 1
         if self.log_lr:
+            if len(self._log_keys[i]) != len(lrs):  # a group added in training
+                self._log_keys[i] = self._keys(len(trainer.optimizers), i, len(lrs))
             for key, lr in zip(self._log_keys[i], lrs):
                 # a float64 tensor, so the logged value is the applied one, not its float32 rounding
                 pl_module.log(
@@ -269,27 +284,64 @@ class LRSchedulerCallback(Callback):
         self._apply_all(trainer)
 
     @override
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._run.monitor is not None:
+            self._before = trainer.callback_metrics.get(self._run.monitor)
+
+    @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Feed the monitored metric (averaged over ranks) to the plateau, then update the LR."""
-        if self.plateau is None or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+        """Feed a monitored metric that this validation logged (averaged over ranks)."""
+        monitor = self._run.monitor
+        if monitor is None or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
-        metrics = trainer.callback_metrics
-        if self.monitor not in metrics:
-            raise RuntimeError(
-                f"{type(self).__name__}(monitor={self.monitor!r}): no such metric at validation "
-                f"end; available metrics: {sorted(metrics) or 'none'}. Log it in validation_step "
-                f"with self.log({self.monitor!r}, value)."
-            )
-        value = torch.as_tensor(metrics[self.monitor], dtype=torch.float64).detach()
-        if trainer.world_size > 1:
-            value = trainer.strategy.reduce(
-                value.to(trainer.strategy.root_device), reduce_op="mean"
-            )
-        self.plateau.update(float(value))
-        if self._base_lrs:
-            self._apply_all(trainer)
+        self._validated_epoch = trainer.current_epoch
+        value = trainer.callback_metrics.get(monitor)
+        fresh = value is not None and value is not self._before
+        self._feed(trainer, value if fresh else None, final=False)
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Feed a training metric (one validation does not log) with this epoch's value."""
+        monitor = self._run.monitor
+        if monitor is None or self._fed_epoch == trainer.current_epoch:
+            return
+        value = trainer.callback_metrics.get(monitor)
+        if value is None and self._validated_epoch != trainer.current_epoch:
+            if _can_validate(trainer, pl_module)[0]:
+                return  # a validation metric, in an epoch without validation
+        self._feed(trainer, value, final=True)
 
     # -- internals ------------------------------------------------------------------------------
+    def _feed(self, trainer: pl.Trainer, value: Any, *, final: bool) -> None:
+        run = self._run
+        if trainer.world_size > 1:
+            present = value is not None
+            pair = torch.tensor(
+                [float(present), float(value) if present else 0.0], dtype=torch.float64
+            )
+            count, total = trainer.strategy.reduce(
+                pair.to(trainer.strategy.root_device), reduce_op="sum"
+            ).tolist()
+            if 0 < count < trainer.world_size:
+                raise RuntimeError(
+                    f"{type(self).__name__}(monitor={run.monitor!r}): the metric was logged on "
+                    f"{int(count)} of {trainer.world_size} ranks; every rank must decide from the "
+                    "same value: log it on every rank, e.g. self.log(..., sync_dist=True)."
+                )
+            value = None if count == 0 else total / count
+        if value is None:
+            if final:  # an epoch that should have had it
+                run.metric(trainer.callback_metrics)
+            return
+        self._fed_epoch = trainer.current_epoch
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            run.observe(value.tolist())  # raises, naming the monitor
+        run.observe(value)
+
+    def _changed(self) -> None:
+        if self._trainer is not None and self._driven:
+            self._apply_all(self._trainer)
+
     def _check_conflicts(self, trainer: pl.Trainer, driven: tuple[int, ...]) -> None:
         owner = type(self).__name__
         mine = {id(trainer.optimizers[i]) for i in driven}
@@ -315,26 +367,6 @@ class LRSchedulerCallback(Callback):
                     "optimizers=... or keep one."
                 )
 
-    def _take_base_lrs(
-        self, owner: str, opts: list[Any], driven: tuple[int, ...], loaded: dict[str, Any] | None
-    ) -> dict[int, list[float]]:
-        saved = (loaded or {}).get("base_lrs") or {}
-        out: dict[int, list[float]] = {}
-        for i in driven:
-            groups = opts[i].param_groups
-            # resuming: the optimizer's lr is already scaled, so take the saved base
-            if str(i) in saved:
-                lrs = [float(x) for x in saved[str(i)]]
-                if len(lrs) != len(groups):
-                    raise ValueError(
-                        f"{owner}: the checkpoint has base LRs for {len(lrs)} parameter group(s) of "
-                        f"optimizer {i}, but it now has {len(groups)}; got base_lrs={lrs}"
-                    )
-            else:
-                lrs = [float(g["lr"]) for g in groups]
-            out[i] = lrs
-        return out
-
     def _find(self, trainer: pl.Trainer, optimizer: Any) -> int:
         i = self._index.get(id(optimizer))
         if i is not None:
@@ -355,31 +387,15 @@ class LRSchedulerCallback(Callback):
             base = f"{base}/opt{i}"
         return [base] if n_groups == 1 else [f"{base}/pg{j}" for j in range(n_groups)]
 
-    def _multiplier(self, step: int) -> float:
-        cached_step, value = self._cache
-        if step != cached_step:
-            value = self._bound(step)  # type: ignore[misc] # bound in on_train_start
-            self._cache = (step, value)
-        return value
-
     def _apply(self, optimizer: Any, i: int, step: int) -> list[float]:
-        mult = self._multiplier(step)
-        scale = 1.0 if self.plateau is None else self.plateau.scale
-        groups, bases = optimizer.param_groups, self._base_lrs[i]
-        if len(groups) > len(
-            bases
-        ):  # a group added in training (BaseFinetuning): its lr is its base
-            bases.extend(float(g["lr"]) for g in groups[len(bases) :])
-            if self.log_lr:
-                self._log_keys[i] = self._keys(self._n_optimizers, i, len(groups))
-        lrs = []
-        for group, base in zip(groups, bases):
-            lr = base * mult * scale
+        self._run.step = step
+        groups = optimizer.param_groups
+        lrs = self._run.lrs(i, step, groups)
+        for group, lr in zip(groups, lrs):
             if isinstance(group["lr"], torch.Tensor):
                 group["lr"].fill_(lr)
             else:
                 group["lr"] = lr
-            lrs.append(lr)
         return lrs
 
     def _apply_all(self, trainer: pl.Trainer) -> None:
@@ -387,6 +403,20 @@ class LRSchedulerCallback(Callback):
         for i in self._driven:
             step = trainer.global_step if self._counters is None else self._counters[i]
             self._apply(opts[i], i, step)
+
+
+def _can_validate(trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[bool, str]:
+    """Whether this run can ever validate, and the setting that prevents it."""
+    if trainer.limit_val_batches == 0:
+        return False, "Trainer(limit_val_batches=0)"
+    if not is_overridden("validation_step", pl_module):
+        return False, "the LightningModule has no validation_step"
+    # private: where fit() keeps the val_dataloaders it was given (docs/internals.md)
+    val_loop = getattr(getattr(trainer.fit_loop, "epoch_loop", None), "val_loop", None)
+    source = getattr(val_loop, "_data_source", None)
+    if source is not None and (source.instance is None or not source.is_defined()):
+        return False, "no validation dataloader: pass val_dataloaders to fit() or define one"
+    return True, ""
 
 
 def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
@@ -408,20 +438,15 @@ def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
     return out
 
 
-def _unbound_message(
-    owner: str, schedule: Schedule, bound: Schedule, total: Any, spe: int | None
-) -> str:
-    missing = "; ".join(bound.missing)
-    hints = []
-    if any(m.startswith("total_steps") or "total_steps" in m for m in bound.missing):
+def _hint(total: Any, spe: int | None) -> str:
+    hints = [
+        f"If the trainer cannot tell the run length (estimated_stepping_batches={total!r}): set "
+        "Trainer(max_steps=N), give the train dataloader a __len__ and a finite max_epochs, or "
+        "pass total_steps=N to the schedule."
+    ]
+    if spe is None:
         hints.append(
-            f"the trainer cannot tell the run length (estimated_stepping_batches={total!r}): set "
-            "Trainer(max_steps=N), give the train dataloader a __len__ and a finite max_epochs, or "
-            "pass total_steps=N to the schedule"
+            "An 'Nep' duration needs the number of batches per epoch: give the train dataloader a "
+            "__len__ (or limit_train_batches=N), or use step counts instead of epochs."
         )
-    if any("steps_per_epoch" in m for m in bound.missing) and spe is None:
-        hints.append(
-            "an 'Nep' duration needs the number of batches per epoch: give the train dataloader a "
-            "__len__ (or limit_train_batches=N), or use step counts instead of epochs"
-        )
-    return f"{owner}: cannot bind {schedule!r}: missing {missing}. " + "; ".join(hints) + "."
+    return " ".join(hints)

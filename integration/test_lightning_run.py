@@ -1,0 +1,223 @@
+"""The Lightning adapter under real use: monitors that can't be fed, training metrics, reuse,
+runtime cooldowns and resumes with a new run length.
+
+Same method as ``test_lightning.py``: a tiny model trained by a real ``Trainer``, the LR of every
+update recorded by the optimizer itself (``RecordingSGD``), compared with numbers computed here from
+a schedule bound by hand.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_lightning import (
+    BATCH,
+    STALL,
+    CountTaken,
+    ResumableLoader,
+    Tiny,
+    assert_close,
+    data,
+    loaders,
+    trainer,
+)
+
+from conftest import require
+
+torch = require("torch")
+pl = require("lightning.pytorch")
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+from torch.utils.data import DataLoader
+
+import lrplugins as lrp
+from lrplugins.lightning import LRSchedulerCallback
+
+pytestmark = pytest.mark.slow
+
+
+def trace_of(model: Any) -> list[float]:
+    return [lrs[0] for lrs in model.trainer.optimizers[0].trace]
+
+
+# ------------------------------------------------------------------------------------------------
+# Monitors that can never be fed, and missing metrics
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_val_monitor_in_a_run_that_never_validates_is_refused(tmp_path: Path) -> None:
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(), "val_loss")
+    with pytest.raises(ValueError, match=r"monitor='val_loss'.*limit_val_batches=0"):
+        trainer(tmp_path, [cb], limit_val_batches=0).fit(Tiny(), **loaders(val=True))
+
+    lenient = LRSchedulerCallback(lrp.constant(), lrp.Plateau(), "val_loss", strict=False)
+    model = Tiny()
+    with pytest.warns(UserWarning, match=r"monitor='val_loss'.*limit_val_batches=0"):
+        trainer(tmp_path, [lenient], limit_val_batches=0, max_epochs=1).fit(
+            model, **loaders(val=True)
+        )
+    assert len(model.trainer.optimizers[0].trace) == 8  # it trained
+
+
+def test_strict_false_warns_once_and_skips_a_missing_metric(tmp_path: Path) -> None:
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(patience=0), "val_acc", strict=False)
+    model = Tiny(val_losses=STALL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path, [cb], num_sanity_val_steps=0).fit(model, **loaders(val=True))
+    missing = [w for w in caught if "no such metric" in str(w.message)]
+    assert len(missing) == 1 and "['val_loss']" in str(missing[0].message)
+    assert trace_of(model) == [0.1] * 24 and cb.plateau.scale == 1.0
+
+
+class LogsTrainLoss(Tiny):
+    """Logs a scripted epoch-level ``train_loss`` (``on_epoch=True``), no validation loss."""
+
+    def __init__(self, losses: list[float]) -> None:
+        super().__init__(lr=0.1)
+        self.losses = losses
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        loss = super().training_step(batch, batch_idx)
+        self.log("train_loss", self.losses[self.current_epoch], on_step=False, on_epoch=True)
+        return loss
+
+
+@pytest.mark.parametrize("val", [False, True], ids=["no_validation", "with_validation"])
+def test_a_training_metric_is_fed_the_epoch_that_just_ended(tmp_path: Path, val: bool) -> None:
+    losses = [1.0, 0.5, 0.7, 0.4, 0.6, 0.6]  # bad at epochs 2, 4, 5
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(factor=0.5, patience=0), "train_loss")
+    model = LogsTrainLoss(losses)
+    trainer(tmp_path, [cb], max_epochs=6, num_sanity_val_steps=0).fit(model, **loaders(val=val))
+    # fed after each epoch with that epoch's value: the cuts apply from epochs 3, 5 and 6
+    scale = [1, 1, 1, 0.5, 0.5, 0.25]
+    assert_close(trace_of(model), [0.1 * scale[k // 8] for k in range(48)])
+    assert cb.plateau.best == pytest.approx(0.4, rel=1e-7)  # logged as float32
+    assert cb.plateau.num_reductions == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# A callback reused for a second fit
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_reused_callback_starts_fresh(tmp_path: Path) -> None:
+    cb = LRSchedulerCallback(
+        lrp.cosine(warmup_steps=2), lrp.Plateau(factor=0.5, patience=1), "val_loss"
+    )
+    first, second = Tiny(lr=0.1, val_losses=STALL), Tiny(lr=0.2, val_losses=STALL)
+    trainer(tmp_path, [cb], max_epochs=6).fit(first, **loaders(val=True))
+    assert cb.plateau.scale == 0.25
+    trainer(tmp_path, [cb], max_epochs=4).fit(second, **loaders(val=True))
+    bound = lrp.cosine(total_steps=32, warmup_steps=2)
+    scale = [1, 1, 1, 1]  # the second run stalls for 2 epochs only: no cut carried over
+    assert_close(trace_of(second), [0.2 * bound(k) * scale[k // 8] for k in range(32)])
+
+
+# ------------------------------------------------------------------------------------------------
+# Runtime cooldown and a new run length on resume
+# ------------------------------------------------------------------------------------------------
+
+
+class CoolAt(pl.Callback):
+    """Calls ``cb.cooldown(...)`` from another callback, mid-epoch, after update ``at``."""
+
+    def __init__(self, cb: LRSchedulerCallback, at: int, **kwargs: Any) -> None:
+        self.cb, self.at, self.kwargs = cb, at, kwargs
+
+    def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+        if trainer.global_step == self.at:
+            self.cb.cooldown(**self.kwargs)
+
+
+def _cooldown_run(tmp_path: Path, ckpt_path: str | None = None, max_epochs: int = 6) -> Any:
+    torch.manual_seed(0)
+    model = Tiny(lr=0.1, val_losses=STALL)
+    cb = LRSchedulerCallback(
+        lrp.wsd(warmup_steps=4, final=0.1), lrp.Plateau(factor=0.5, patience=1), "val_loss"
+    )
+    loader = ResumableLoader(data(), BATCH)
+    every = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
+    callbacks = [cb, CountTaken(loader), every, CoolAt(cb, 37, steps=6, shape="linear")]
+    t = trainer(
+        tmp_path,
+        callbacks,
+        max_epochs=max_epochs,
+        enable_checkpointing=True,
+        num_sanity_val_steps=0,
+    )
+    t.fit(model, loader, DataLoader(data(16), batch_size=BATCH), ckpt_path=ckpt_path)
+    return model, cb
+
+
+def test_cooldown_from_another_callback_applies_at_the_next_update_and_resumes(
+    tmp_path: Path,
+) -> None:
+    model, cb = _cooldown_run(tmp_path / "full")
+    trace = trace_of(model)
+    bound = lrp.wsd(total_steps=48, warmup_steps=4, final=0.1)
+    scale = [1, 1, 1, 1, 0.5, 0.5]  # STALL with patience 1 cuts after epoch 3
+    want = [0.1 * bound(k) * scale[k // 8] for k in range(37)]
+    in_force = 0.1 * bound(37) * 0.5
+    want += [in_force * (1 - p / 6) for p in range(6)] + [0.0] * 5  # linear to 0 over 6 updates
+    assert_close(trace, want)
+    assert cb.run_state.events[0]["at"] == 37
+
+    # a checkpoint taken mid-cooldown resumes it exactly (weights, data and LR)
+    resumed, _ = _cooldown_run(tmp_path / "resumed", str(tmp_path / "full/ckpt/step=40.ckpt"))
+    assert trace_of(resumed) == trace[40:]
+    for p, q in zip(resumed.parameters(), model.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_resume_with_more_epochs_stretches_the_rest(tmp_path: Path) -> None:
+    def run(path: Path, epochs: int, ckpt: str | None = None) -> Any:
+        model = Tiny(lr=0.1)
+        cb = LRSchedulerCallback(lrp.cosine(warmup_steps=4, final=0.1))
+        every = ModelCheckpoint(
+            dirpath=path, every_n_train_steps=1, save_top_k=-1, filename="{step}"
+        )
+        trainer(path, [cb, every], max_epochs=epochs, enable_checkpointing=True).fit(
+            model, **loaders(), ckpt_path=ckpt
+        )
+        return model
+
+    first = run(tmp_path / "a", 3)  # 24 updates
+    with pytest.warns(UserWarning, match=r"from 24 to 40 updates.*stretched from update 16"):
+        longer = run(tmp_path / "b", 5, str(tmp_path / "a/step=16.ckpt"))
+    bound = lrp.cosine(total_steps=24, warmup_steps=4, final=0.1)
+    want = [0.1 * bound.stretch(at=16, total_steps=40)(k) for k in range(16, 40)]
+    assert_close(trace_of(longer), want)
+    assert trace_of(longer)[0] == trace_of(first)[16]  # continuous at the resume step
+    assert bound.stretch(at=16, total_steps=40)(40) == pytest.approx(0.1)  # ends on the new total
+
+    with pytest.raises(ValueError, match=r"resumes at update 16 but now has total_steps=8"):
+        run(tmp_path / "c", 1, str(tmp_path / "a/step=16.ckpt"))
+
+
+def test_a_val_monitor_without_a_val_loader_is_refused(tmp_path: Path) -> None:
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(), "val_loss")
+    with pytest.raises(ValueError, match=r"monitor='val_loss'.*no validation dataloader"):
+        trainer(tmp_path, [cb]).fit(Tiny(), **loaders(val=False))
+
+
+def test_nonscalar_metric_is_an_error_naming_the_monitor(tmp_path: Path) -> None:
+    class Vector(Tiny):
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            pass
+
+        def on_validation_epoch_end(self) -> None:
+            self.trainer.callback_metrics["val_vec"] = torch.ones(3)
+
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(), "val_vec")
+    with pytest.raises(TypeError, match=r"monitor='val_vec'.*single number"):
+        trainer(tmp_path, [cb], num_sanity_val_steps=0).fit(Vector(), **loaders(val=True))
+
+
+_ = nn  # the tiny model's layers come from test_lightning
