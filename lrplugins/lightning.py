@@ -32,7 +32,6 @@ try:
     import torch
     from lightning.pytorch.callbacks import Callback
     from lightning.pytorch.trainer.states import TrainerFn
-    from lightning.pytorch.utilities import rank_zero_warn
     from lightning.pytorch.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.utilities.model_helpers import is_overridden
     from typing_extensions import override
@@ -306,9 +305,9 @@ class LRSchedulerCallback(Callback):
         if monitor is None or self._fed_epoch == trainer.current_epoch:
             return
         value = trainer.callback_metrics.get(monitor)
-        if value is None and self._validated_epoch != trainer.current_epoch:
-            if _can_validate(trainer, pl_module)[0]:
-                return  # a validation metric, in an epoch without validation
+        no_validation = self._validated_epoch != trainer.current_epoch
+        if value is None and no_validation and _can_validate(trainer, pl_module)[0]:
+            return  # a validation metric, in an epoch without validation
         self._feed(trainer, value, final=True)
 
     # -- internals ------------------------------------------------------------------------------
@@ -440,9 +439,11 @@ def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
 
 def _hint(total: Any, spe: int | None) -> str:
     hints = [
-        f"If the trainer cannot tell the run length (estimated_stepping_batches={total!r}): set "
-        "Trainer(max_steps=N), give the train dataloader a __len__ and a finite max_epochs, or "
-        "pass total_steps=N to the schedule."
+        (
+            f"If the trainer cannot tell the run length (estimated_stepping_batches={total!r}): "
+            "set Trainer(max_steps=N), give the train dataloader a __len__ and a finite "
+            "max_epochs, or pass total_steps=N to the schedule."
+        )
     ]
     if spe is None:
         hints.append(
