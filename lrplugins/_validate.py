@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -33,10 +34,14 @@ def real(
     v = float(value)
     if math.isnan(v) or math.isinf(v):
         raise ValueError(f"{owner}(): {name} must be a finite number, got {value!r}")
-    if lo is not None and (v <= lo if lo_open else v < lo) or (
-        hi is not None and (v >= hi if hi_open else v > hi)
+    if (
+        lo is not None
+        and (v <= lo if lo_open else v < lo)
+        or (hi is not None and (v >= hi if hi_open else v > hi))
     ):
-        raise ValueError(f"{owner}(): {name} must be {_range(lo, hi, lo_open, hi_open)}, got {value!r}")
+        raise ValueError(
+            f"{owner}(): {name} must be {_range(lo, hi, lo_open, hi_open)}, got {value!r}"
+        )
     return v
 
 
@@ -96,3 +101,10 @@ def boolean(owner: str, name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{owner}(): {name} must be True or False, got {value!r}")
     return value
+
+
+def listlike(owner: str, name: str, value: Any) -> tuple[Any, ...]:
+    """Return ``value`` (a list, tuple or other non-string iterable) as a tuple, or raise naming ``name``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{owner}(): {name} must be a list, got {value!r}")
+    return tuple(value)

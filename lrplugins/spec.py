@@ -17,18 +17,12 @@ import ast
 import os
 from typing import Any
 
-from . import _schedules
 from ._schedules import Schedule, load
+from ._schedules.base import REGISTRY
 
-#: The names an inline spec may call.
-CATALOG: dict[str, Any] = {
-    name: getattr(_schedules, name)
-    for name in (
-        "constant", "linear", "cosine", "cosine_restarts", "polynomial", "exponential",
-        "multistep", "piecewise", "inverse_sqrt", "inverse_time", "one_cycle", "cyclic", "wsd",
-        "interpolate", "sequence",
-    )
-}  # fmt: skip
+#: The names an inline spec may call: every registered kind that is built by name (not the ones an
+#: operator, a method or a Python callable builds), mapped to what users call to build it.
+CATALOG: dict[str, Any] = {k.name: k.build for k in REGISTRY.values() if k.inline}
 
 
 class SpecError(ValueError):
@@ -47,10 +41,14 @@ def parse_spec(spec: str) -> Schedule:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise SpecError(f"not a valid expression: {text!r} ({exc.msg} at column {exc.offset})") from None
+        raise SpecError(
+            f"not a valid expression: {text!r} ({exc.msg} at column {exc.offset})"
+        ) from None
     value = _Evaluator(text).visit(tree.body)
     if not isinstance(value, Schedule):
-        raise SpecError(f"{text!r} is not a schedule; start from a catalog call such as cosine(...)")
+        raise SpecError(
+            f"{text!r} is not a schedule; start from a catalog call such as cosine(...)"
+        )
     return value
 
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import doctest
+import importlib
+import pkgutil
 
 import pytest
 
 import lrplugins
 from lrplugins import _schedules
 
+MODULES = [
+    lrplugins,
+    lrplugins.spec,
+    *(
+        importlib.import_module(f"{_schedules.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(_schedules.__path__)
+    ),
+]
 
-@pytest.mark.parametrize("module", [lrplugins, _schedules], ids=lambda m: m.__name__)
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

@@ -417,6 +417,26 @@ def test_extreme_valid_parameters_give_finite_non_negative_values(s):
 
 
 # --------------------------------------------------------------------------------------------
+# the registry is the one list of kinds
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_registered_kind_is_exported_configurable_and_in_the_spec_catalog():
+    from lrplugins._schedules.base import REGISTRY
+    from lrplugins.spec import CATALOG
+
+    core = {"Plateau", "Duration", "Phase", "Schedule", "UnboundScheduleError", "from_config", "load"}
+    names = {n for k in REGISTRY.values() for n in (k.build.__name__, k.cls.__name__)}
+    assert set(lrp.__all__) == core | names and len(lrp.__all__) == len(set(lrp.__all__))
+    for k in REGISTRY.values():
+        assert getattr(lrp, k.build.__name__) is k.build and getattr(lrp, k.cls.__name__) is k.cls
+        assert k.cls.kind == k.name
+        assert (k.name in CATALOG) == k.inline and CATALOG.get(k.name, k.build) is k.build
+    assert lrp.piecewise is REGISTRY["piecewise"].build  # a function around PiecewiseConstant
+    assert list(CATALOG)[:3] == ["constant", "linear", "cosine"]  # definition order
+
+
+# --------------------------------------------------------------------------------------------
 # the core stays framework-free and fast to import
 # --------------------------------------------------------------------------------------------
 

@@ -1,0 +1,28 @@
+"""The schedule catalog: immutable, closed-form multipliers of the optimizer's base learning rate.
+
+Layout (as optax splits leaves from combinators):
+
+- :mod:`.base`: the :class:`Schedule` base class, :class:`Phase`, :class:`UnboundScheduleError` and
+  the registry of kinds;
+- :mod:`.durations`: ``int | "N%" | "Nep"`` durations and their resolution to whole steps;
+- :mod:`.leaves`: the leaf shapes of the catalog (``cosine``, ``wsd``, ...);
+- :mod:`.combinators`: schedules made of schedules (``sequence``, ``scaled``, ``product``) and
+  ``custom``;
+- :mod:`.io`: :func:`from_config` and :func:`load`.
+
+Every public name is re-exported here, so ``from lrplugins._schedules import cosine`` keeps working.
+"""
+
+# leaves before combinators: the registry (and so the spec catalog) lists kinds in this order
+from . import base, leaves, combinators, io  # noqa: I001
+from .base import *
+from .leaves import *
+from .combinators import *
+from .io import *
+
+# statically analyzable (type checkers follow `+=` of a submodule's __all__)
+__all__ = []
+__all__ += base.__all__
+__all__ += leaves.__all__
+__all__ += combinators.__all__
+__all__ += io.__all__
