@@ -9,11 +9,17 @@ nothing here re-implements a formula (``numpy.interp`` for ``interpolate`` is th
 implementation used, as optax is not a test dependency).
 
 Schedules with an end are compared from step 0 to ``total + 10`` where the anchor holds its end
-value. Where the anchor does something else after the end (transformers cosine climbs again, torch
-``OneCycleLR`` extrapolates one step and then raises), the comparison stops where the anchor is
-meaningful and a separate assertion checks that lrplugins holds its final value through
-``total + 10``; the anchor's behaviour is pinned by a ``test_quirk_*`` test. Schedules with no end
-are compared over several cycles or decay periods plus 10 steps.
+value. Schedules with no end are compared over several cycles or decay periods plus 10 steps.
+
+Where an anchor is not meaningful (transformers cosine climbs again after the end, torch
+``OneCycleLR`` extrapolates one step past the end and then raises, a division by zero, a restart
+misplaced by a float ``log``), the comparison stops where the anchor is meaningful and an ordinary
+assertion pins what lrplugins does there (it holds its final value through ``total + 10``, it is
+defined where the anchor divides by zero, it restarts on the integer step). These fail only on a
+change of ours. Whether the anchor still has its quirk is checked apart, by a ``test_quirk_*`` test
+(last section) that never fails for it: if an upstream release fixed the quirk, it is skipped with
+a reason starting "ANCHOR CHANGED" that says which comparison can now be extended (``-ra``, the
+project's default, lists it in every run's short summary).
 """
 
 from __future__ import annotations
@@ -327,7 +333,7 @@ KERAS_RESTART_SETS = [  # (first_decay_steps, t_mul, m_mul, alpha)
     (3, 4.0, 0.6, 0.0),
 ]
 # t_mul=1.25 (jax backend) and t_mul=1.1 (torch and tensorflow backends) misplace some restarts in
-# Keras: see test_quirk_keras_restarts_float32_log_misplaces_a_restart
+# Keras: see KERAS_FLOAT32_RESTART_SETS below
 
 
 @pytest.mark.parametrize(("cycle", "t_mul", "m_mul", "alpha"), KERAS_RESTART_SETS)
@@ -340,19 +346,17 @@ def test_cosine_restarts_vs_keras(cycle, t_mul, m_mul, alpha):
     check(s, expected, **KERAS_TOL)
 
 
-@pytest.mark.parametrize(
-    ("cycle", "t_mul", "m_mul", "alpha"),
-    [(6, 1.25, 1.0, 0.5), (4, 1.25, 0.9, 0.1), (10, 1.1, 0.8, 0.0), (10, 1.25, 1.0, 0.0)],
-)
-def test_quirk_keras_restarts_float32_log_misplaces_a_restart(cycle, t_mul, m_mul, alpha):
-    # Keras CosineDecayRestarts finds the cycle as floor(log(1 - f * (1 - t_mul)) / log(t_mul)) in
-    # float32. When a restart falls exactly on an integer step the quotient can round just below the
-    # integer, and the anchor returns the end of the previous cycle (its left limit) instead of the
-    # new peak. Which steps are hit depends on the backend: on the jax backend t_mul=1.25 misplaces
-    # the first restart for every cycle length tried; on torch and tensorflow (10, 1.1) misplaces
-    # step 21; numpy misplaces none of these. lrplugins starts the new cycle there (as torch's
-    # CosineAnnealingWarmRestarts does, and as Keras does just after the step). Everywhere else the
-    # two agree to float32 precision.
+KERAS_FLOAT32_RESTART_SETS = [
+    (6, 1.25, 1.0, 0.5),
+    (4, 1.25, 0.9, 0.1),
+    (10, 1.1, 0.8, 0.0),
+    (10, 1.25, 1.0, 0.0),
+]
+"""Restart sets where Keras' float32 cycle search misplaces a restart on some backend (see below)."""
+
+
+def _keras_restarts_off(cycle, t_mul, m_mul, alpha):
+    """(lrplugins values, anchor values, the anchor factory, steps where the two differ)."""
     s = lrp.cosine_restarts(cycle_steps=cycle, cycle_mult=t_mul, decay=m_mul, final=alpha)
 
     def make(S):
@@ -361,7 +365,24 @@ def test_quirk_keras_restarts_float32_log_misplaces_a_restart(cycle, t_mul, m_mu
     n = _restart_horizon(cycle, t_mul)
     anchor = keras_curve(make, n)
     ours = s.values(np.arange(n))
-    off = np.flatnonzero(~np.isclose(ours, anchor, **KERAS_TOL))
+    return ours, anchor, make, np.flatnonzero(~np.isclose(ours, anchor, **KERAS_TOL))
+
+
+@pytest.mark.parametrize(("cycle", "t_mul", "m_mul", "alpha"), KERAS_FLOAT32_RESTART_SETS)
+def test_cosine_restarts_vs_keras_where_float32_misplaces_a_restart(cycle, t_mul, m_mul, alpha):
+    # Keras CosineDecayRestarts finds the cycle as floor(log(1 - f * (1 - t_mul)) / log(t_mul)) in
+    # float32. When a restart falls exactly on an integer step the quotient can round just below the
+    # integer, and the anchor returns the end of the previous cycle (its left limit) instead of the
+    # new peak. Which steps are hit depends on the backend: on the jax backend t_mul=1.25 misplaces
+    # the first restart for every cycle length tried; on torch and tensorflow (10, 1.1) misplaces
+    # step 21; numpy misplaces none of these. lrplugins starts the new cycle there (as torch's
+    # CosineAnnealingWarmRestarts does, and as Keras does just after the step): at every step it
+    # equals the anchor to float32 precision, except at such a step, where it equals the anchor's
+    # right limit (the new peak). Whether the anchor still misplaces a restart is reported by
+    # test_quirk_keras_restarts_float32_log_misplaces_a_restart.
+    ours, anchor, make, off = _keras_restarts_off(cycle, t_mul, m_mul, alpha)
+    s = lrp.cosine_restarts(cycle_steps=cycle, cycle_mult=t_mul, decay=m_mul, final=alpha)
+    np.testing.assert_allclose([s(int(t)) for t in range(len(ours))], ours, rtol=1e-12, atol=1e-15)
     for t in off:
         left, right = keras_values(make, np.array([t - 1e-3, t + 1e-3]))
         assert anchor[t] == pytest.approx(left, abs=1e-4), f"step {t}: not a misplaced restart"
@@ -854,98 +875,231 @@ def test_custom_vs_its_callable():
 
 
 # ------------------------------------------------------------------------------------------------
-# Anchor quirks that make parity impossible past a point (documented, pinned)
+# Where an anchor is not meaningful. Each case has two tests: test_<case> pins what lrplugins does
+# there (an ordinary test, fails on a regression of ours); test_quirk_<case> checks that the anchor
+# still has its quirk and, if an upstream release fixed it, reports that with a skip whose reason
+# says what can now be extended. It never fails because the anchor changed.
 # ------------------------------------------------------------------------------------------------
+
+
+def anchor_quirk(present: bool, anchor: str, quirk: str, then: str) -> None:
+    """Pass while ``anchor`` still has ``quirk``; otherwise skip with "ANCHOR CHANGED: ...".
+
+    ``-ra`` (the project's default) lists the reason in the short summary of every run, so a fixed
+    upstream quirk shows up without turning the build red.
+    """
+    if not present:
+        pytest.skip(f"ANCHOR CHANGED: {anchor} no longer {quirk}: {then}")
+
+
+def test_cosine_holds_its_final_value_where_hf_cosine_climbs():
+    # lrplugins holds its final value after the end (API.md: no periodic continuation); parity with
+    # transformers through `total`. test_cosine_vs_hf does the same over COSINE_SETS.
+    s = lrp.cosine(total_steps=10, warmup_steps=2)
+    hf = hf_curve("get_cosine_schedule_with_warmup", 11, num_warmup_steps=2, num_training_steps=10)
+    check(s, hf)
+    check_hold(s, 10, 20, 0.0)
 
 
 def test_quirk_hf_cosine_climbs_after_the_end():
     # transformers' cosine has no clamp: past num_training_steps the half wave continues upward.
-    # lrplugins holds its final value instead (API.md: no periodic continuation).
     hf = hf_curve("get_cosine_schedule_with_warmup", 13, num_warmup_steps=2, num_training_steps=10)
-    assert hf[10] == pytest.approx(0.0, abs=1e-15)
-    assert hf[11] > 0.01 and hf[12] > hf[11]
-    s = lrp.cosine(total_steps=10, warmup_steps=2)
-    check(s, hf[:11])
-    check_hold(s, 10, 20, 0.0)
+    anchor_quirk(
+        bool(abs(hf[10]) < 1e-15 and hf[11] > 0.01 and hf[12] > hf[11]),
+        "transformers get_cosine_schedule_with_warmup",
+        f"climbs after num_training_steps (steps 10..12 of 10: {hf[10:].tolist()})",
+        "test_cosine_vs_hf can compare through total + 10 instead of check_hold",
+    )
 
 
-def test_quirk_hf_polynomial_warmup_equal_total_divides_by_zero():
-    # transformers' polynomial decay divides by num_training_steps - num_warmup_steps at step N
-    # when the warmup fills the run; lrplugins is defined there (and holds `final` after N).
-    fn = _hf_lambda(
+def _hf_polynomial_warmup_equal_total():
+    return _hf_lambda(
         "get_polynomial_decay_schedule_with_warmup",
         num_warmup_steps=5,
         num_training_steps=5,
         lr_end=0.1 * BASE,
         power=1.0,
     )
-    with pytest.raises(ZeroDivisionError):
-        fn(5)
+
+
+def test_polynomial_warmup_equal_total_where_hf_divides_by_zero():
+    # With warmup == total, lrplugins is defined at step N: the warmup is complete and the decay
+    # (of length 0) is at progress 0, so 1.0, as the cosine gives there (_cosine_hold_start); then
+    # `final` from N + 1 on. Parity with transformers everywhere it is defined.
+    fn = _hf_polynomial_warmup_equal_total()
     s = lrp.polynomial(total_steps=5, warmup_steps=5, final=0.1)
     check(s, np.array([fn(t) for t in range(5)]))  # the warmup matches
     assert [s(t) for t in range(6, 16)] == pytest.approx([fn(t) for t in range(6, 16)], rel=RTOL)
+    assert s(5) == 1.0 and s.values(np.array([5]))[0] == 1.0
+    check_hold(s, 6, 15, 0.1)
+
+
+def test_quirk_hf_polynomial_warmup_equal_total_divides_by_zero():
+    # transformers' polynomial decay divides by num_training_steps - num_warmup_steps at step N
+    # when the warmup fills the run.
+    fn = _hf_polynomial_warmup_equal_total()
+    try:
+        got = fn(5)
+    except ZeroDivisionError:
+        return
+    anchor_quirk(
+        False,
+        "transformers get_polynomial_decay_schedule_with_warmup",
+        f"divides by zero at step N when num_warmup_steps == num_training_steps (now {got!r})",
+        "compare lrplugins with it at step N too "
+        "(test_polynomial_warmup_equal_total_where_hf_divides_by_zero)",
+    )
+
+
+def _torch_one_cycle_linear(torch, total):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=BASE, momentum=0.9)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=BASE, total_steps=total, anneal_strategy="linear"
+    )
+    return opt, sched
+
+
+def test_one_cycle_holds_its_end_where_torch_stops():
+    # torch OneCycleLR is meaningful on steps 0..N-1; lrplugins equals it there and holds the end
+    # value (step N-1) from then on. test_one_cycle_vs_torch does the same over ONE_CYCLE_SETS.
+    require("torch")
+    lrs = torch_curve(
+        lambda sch, opt: sch.OneCycleLR(opt, max_lr=BASE, total_steps=10, anneal_strategy="linear"),
+        10,
+        momentum=0.9,
+    )
+    s = lrp.one_cycle(total_steps=10, anneal="linear")
+    check(s, lrs)
+    check_hold(s, 9, 20, lrs[9])
 
 
 def test_quirk_torch_one_cycle_past_the_end():
     # torch OneCycleLR is defined on steps 0..N-1: at step N it extrapolates the last phase (here
     # below the end value, with a linear anneal even below 0) and one more step() raises ValueError.
     torch = require("torch")
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=BASE, momentum=0.9)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=BASE, total_steps=10, anneal_strategy="linear"
-    )
+    opt, sched = _torch_one_cycle_linear(torch, 10)
     lrs = []
     for _ in range(10):
         lrs.append(opt.param_groups[0]["lr"] / BASE)
         opt.step()
         sched.step()
-    lrs.append(opt.param_groups[0]["lr"] / BASE)  # step N = 10, extrapolated
-    assert lrs[10] < lrs[9]
+    lrs.append(opt.param_groups[0]["lr"] / BASE)  # step N = 10
     opt.step()
-    with pytest.raises(ValueError, match="Tried to step"):
+    try:
         sched.step()
-    s = lrp.one_cycle(total_steps=10, anneal="linear")
-    check(s, np.array(lrs[:10]))
-    check_hold(s, 9, 20, lrs[9])
+        raised = ""
+    except ValueError as exc:
+        raised = str(exc)
+    anchor_quirk(
+        lrs[10] < lrs[9],
+        "torch OneCycleLR",
+        f"extrapolates below its end value at step N ({lrs[9]!r} at N-1, {lrs[10]!r} at N)",
+        "test_one_cycle_vs_torch can compare through step N",
+    )
+    anchor_quirk(
+        "Tried to step" in raised,
+        "torch OneCycleLR",
+        "raises ValueError when stepped past step N",
+        "test_one_cycle_vs_torch can compare through total + 10 instead of check_hold",
+    )
 
 
-@pytest.mark.parametrize(
-    ("total", "pct", "three_phase"), [(2, 0.5, False), (10, 0.1, False), (10, 0.1, True)]
-)
-def test_quirk_torch_one_cycle_peak_at_step_zero_divides_by_zero(total, pct, three_phase):
-    # When pct_start * total_steps == 1 the rise phase ends at step 0 and has length 0: torch
-    # OneCycleLR divides by zero while computing the very first LR. lrplugins is defined there.
-    torch = require("torch")
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=BASE, momentum=0.9)
-    with pytest.raises(ZeroDivisionError):
-        torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=BASE, total_steps=total, pct_start=pct, three_phase=three_phase
-        )
+ONE_CYCLE_PEAK_AT_ZERO = [(2, 0.5, False), (10, 0.1, False), (10, 0.1, True)]
+"""(total, pct_start, three_phase) with pct_start * total == 1: the rise ends at step 0."""
+
+
+@pytest.mark.parametrize(("total", "pct", "three_phase"), ONE_CYCLE_PEAK_AT_ZERO)
+def test_one_cycle_peak_at_step_zero(total, pct, three_phase):
+    # The rise phase has length 0: lrplugins is defined there, the peak is at step 0 (the empty
+    # rise is complete, as the phases say) and every value is finite and in (0, 1].
     s = lrp.one_cycle(total_steps=total, pct_start=pct, three_phase=three_phase)
     vals = s.values(np.arange(total + 10))
     assert np.isfinite(vals).all() and (vals > 0).all() and (vals <= 1).all()
-    assert s(0) == 1.0  # the empty rise is complete: the peak is at step 0, as the phases say
+    assert s(0) == 1.0 and vals[0] == 1.0
+
+
+@pytest.mark.parametrize(("total", "pct", "three_phase"), ONE_CYCLE_PEAK_AT_ZERO)
+def test_quirk_torch_one_cycle_peak_at_step_zero_divides_by_zero(total, pct, three_phase):
+    # torch OneCycleLR divides by zero while computing the very first LR.
+    torch = require("torch")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=BASE, momentum=0.9)
+    try:
+        torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=BASE, total_steps=total, pct_start=pct, three_phase=three_phase
+        )
+    except ZeroDivisionError:
+        return
+    anchor_quirk(
+        False,
+        "torch OneCycleLR",
+        f"divides by zero when pct_start * total_steps == 1 ({total=}, {pct=}, {three_phase=})",
+        "add these sets to ONE_CYCLE_SETS (test_one_cycle_vs_torch)",
+    )
+
+
+def test_cosine_restarts_restart_on_the_integer_step_as_torch_step_does():
+    # For T_0=1, T_mult=3 the restart at step 121 (1 + 3 + 9 + 27 + 81): lrplugins restarts there,
+    # as torch's plain step() does (it counts in integers; it is the anchor used above).
+    require("torch")
+    stepped = torch_curve(
+        lambda sch, opt: sch.CosineAnnealingWarmRestarts(opt, T_0=1, T_mult=3), 130
+    )
+    s = lrp.cosine_restarts(cycle_steps=1, cycle_mult=3)
+    check(s, stepped)
+    assert s(121) == 1.0 and stepped[121] == 1.0
 
 
 def test_quirk_torch_warm_restarts_epoch_argument_misplaces_a_restart():
     # CosineAnnealingWarmRestarts.step(epoch) finds the cycle with int(log(...)) in floats:
-    # for T_0=1, T_mult=3 the restart at epoch 121 (1 + 3 + 9 + 27 + 81) comes out as the end of
-    # the previous cycle (log3(243) = 4.999...). Plain step() counts in integers and is right; it is
-    # the anchor used above, and lrplugins restarts at 121 as it does.
+    # for T_0=1, T_mult=3 the restart at epoch 121 comes out as the end of the previous cycle
+    # (log3(243) = 4.999...).
     torch = require("torch")
-    s = lrp.cosine_restarts(cycle_steps=1, cycle_mult=3)
-    stepped = torch_curve(
-        lambda sch, opt: sch.CosineAnnealingWarmRestarts(opt, T_0=1, T_mult=3), 130
-    )
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=BASE)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=1, T_mult=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the epoch argument is deprecated
-        opt.step()
-        sched.step(121)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the epoch argument is deprecated
+            opt.step()
+            sched.step(121)
+    except TypeError as exc:  # the deprecated argument was removed
+        anchor_quirk(False, "torch CosineAnnealingWarmRestarts", f"takes step(epoch) ({exc})", "-")
     by_epoch = opt.param_groups[0]["lr"] / BASE
-    assert stepped[121] == 1.0 and by_epoch == pytest.approx(0.0, abs=1e-12)
-    check(s, stepped)
-    assert s(121) == 1.0
+    anchor_quirk(
+        by_epoch == pytest.approx(0.0, abs=1e-12),
+        "torch CosineAnnealingWarmRestarts",
+        f"misplaces the restart at step(121) with T_0=1, T_mult=3 (now {by_epoch!r})",
+        "nothing here depends on it (parity uses plain step()); drop this check",
+    )
+
+
+KERAS_MISPLACED_RESTARTS = {
+    "jax": {(6, 1.25, 1.0, 0.5): [6], (4, 1.25, 0.9, 0.1): [4, 9], (10, 1.1, 0.8, 0.0): [21],
+            (10, 1.25, 1.0, 0.0): [10]},
+    "torch": {(10, 1.1, 0.8, 0.0): [21]},
+    "tensorflow": {(10, 1.1, 0.8, 0.0): [21]},
+    "numpy": {},
+}  # fmt: skip
+"""Per Keras backend: the KERAS_FLOAT32_RESTART_SETS whose restarts Keras misplaces, and the steps
+(keras 3.15 with jax 0.10, torch 2.13, tensorflow 2.21, numpy 2.4)."""
+
+
+def test_quirk_keras_restarts_float32_log_misplaces_a_restart():
+    # See test_cosine_restarts_vs_keras_where_float32_misplaces_a_restart: which restarts Keras
+    # misplaces depends on the backend; this checks the record above for the backend in use.
+    backend = require("keras").backend.backend()
+    if backend not in KERAS_MISPLACED_RESTARTS:
+        pytest.skip(f"no record of misplaced Keras restarts for backend {backend!r}")
+    found = {}
+    for key in KERAS_FLOAT32_RESTART_SETS:
+        off = _keras_restarts_off(*key)[3]
+        if len(off):
+            found[key] = off.tolist()
+    expected = KERAS_MISPLACED_RESTARTS[backend]
+    anchor_quirk(
+        found == expected,
+        f"Keras CosineDecayRestarts (backend {backend})",
+        f"misplaces exactly the restarts recorded in KERAS_MISPLACED_RESTARTS ({expected}); "
+        f"now {found}",
+        "update the record; a set no longer misplaced on any backend can join KERAS_RESTART_SETS",
+    )
