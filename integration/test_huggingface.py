@@ -539,13 +539,17 @@ def test_unbound_epoch_schedule_without_length_says_what_to_set(tmp_path: Path) 
 def test_constructor_errors_name_the_argument() -> None:
     with pytest.raises(TypeError, match=r"schedule must be .*got 0.1"):
         LRSchedulerCallback(0.1)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"plateau must be a lrplugins.Plateau or None, got 3"):
+    with pytest.raises(
+        TypeError, match=r"plateau must be an lrplugins.Plateau, its config dict or None, got 3"
+    ):
         LRSchedulerCallback(WSD, plateau=3, monitor="loss")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"plateau needs monitor.*monitor=None"):
         LRSchedulerCallback(WSD, plateau=lrp.Plateau())
     with pytest.raises(ValueError, match=r"monitor='eval_loss' is only read with a plateau"):
         LRSchedulerCallback(WSD, monitor="eval_loss")
-    with pytest.raises(TypeError, match=r"monitor must be a metric name \(str\) or None, got 1"):
+    with pytest.raises(
+        TypeError, match=r"monitor must be a metric name \(a non-empty str\) or None, got 1"
+    ):
         LRSchedulerCallback(WSD, plateau=lrp.Plateau(), monitor=1)  # type: ignore[arg-type]
 
 

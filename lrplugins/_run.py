@@ -379,7 +379,9 @@ class RunState:
             raise ValueError(message + " (strict=False turns this into a warning.)")
         warnings.warn(message, stacklevel=3)
 
-    def metric(self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = ()) -> Any:
+    def metric(
+        self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = (), hint: str = ""
+    ) -> Any:
         """The monitored value in ``metrics`` (``monitor`` or one of ``aliases``), or ``None``.
 
         Missing: raises :class:`MissingMetricError` listing the available metrics when ``strict``, else warns once
@@ -394,7 +396,7 @@ class RunState:
         available = sorted(str(k) for k in metrics) or "none"
         message = (
             f"{self.owner}(monitor={monitor!r}): no such metric in this evaluation; available "
-            f"metrics: {available}."
+            f"metrics: {available}." + (f" {hint}" if hint else "")
         )
         if self.strict:
             raise MissingMetricError(

@@ -39,52 +39,36 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[huggingface]'"
     ) from exc
 
-from ._callback import callback_args
 from ._plateau import Plateau
-from ._schedules import Schedule, UnboundScheduleError, from_config
+from ._run import FORMAT, RunState
+from ._schedules import Schedule
 
 __all__ = ["LRSchedulerCallback"]
 
 _STATE_KEY = "lrplugins"
-_FORMAT = "lrplugins.huggingface.LRSchedulerCallback/1"
 
 
 class _Multiplier:
-    """The ``lr_lambda`` put into the Trainer's ``LambdaLR``: ``schedule(step) * plateau.scale``.
+    """The ``lr_lambda`` put into the Trainer's ``LambdaLR``: the run's ``multiplier(step)``.
 
     ``LambdaLR.state_dict()`` saves the ``__dict__`` of a callable object (and only that), and
     ``load_state_dict()`` writes it back into whatever lambdas the new scheduler has. So the
-    ``__dict__`` holds one JSON-compatible record (the bound schedule's config and the plateau's
-    config and state), refreshed whenever the plateau changes, and the live objects sit in slots.
-    ``scheduler.pt`` therefore loads with ``torch.load(weights_only=True)``.
+    ``__dict__`` holds one JSON-compatible record, the run state (:meth:`RunState.state_dict`),
+    refreshed whenever it changes, and the live run sits in a slot. ``scheduler.pt`` therefore
+    loads with ``torch.load(weights_only=True)``.
     """
 
-    __slots__ = ("__dict__", "plateau", "schedule")
+    __slots__ = ("__dict__", "run")
 
-    def __init__(self, schedule: Schedule, plateau: Plateau | None) -> None:
-        self.schedule = schedule
-        self.plateau = plateau
+    def __init__(self, run: RunState) -> None:
+        self.run = run
         self.refresh()
 
     def __call__(self, step: int) -> float:
-        m = self.schedule(step)
-        if self.plateau is not None:
-            m *= self.plateau.scale
-        return m
+        return self.run.multiplier(step)
 
     def refresh(self) -> None:
-        try:
-            schedule_cfg: dict[str, Any] | None = self.schedule.to_config()
-        except TypeError:  # custom(fn) has no config; a resumed run keeps the live schedule
-            schedule_cfg = None
-        plateau = self.plateau
-        self.__dict__[_STATE_KEY] = {
-            "format": _FORMAT,
-            "schedule": schedule_cfg,
-            "plateau": None
-            if plateau is None
-            else {"config": plateau.to_config(), "state": plateau.state_dict()},
-        }
+        self.__dict__[_STATE_KEY] = self.run.state_dict()
 
 
 class LRSchedulerCallback(TrainerCallback):
@@ -153,25 +137,55 @@ class LRSchedulerCallback(TrainerCallback):
         schedule: Schedule | dict[str, Any],
         plateau: Plateau | dict[str, Any] | None = None,
         monitor: str | None = None,
+        *,
+        strict: bool = True,
+        horizon: str = "stretch",
     ) -> None:
-        owner = type(self).__name__
-        schedule, plateau, monitor = callback_args(
-            owner, schedule, plateau, monitor, example_metric="eval_loss"
+        self._run = RunState(
+            type(self).__name__,
+            schedule,
+            plateau,
+            monitor,
+            strict=strict,
+            horizon=horizon,
+            example_metric="eval_loss",
         )
-        self.schedule: Schedule = schedule
-        self.plateau: Plateau | None = plateau
-        self.monitor: str | None = monitor
-        self._fresh_plateau = None if plateau is None else plateau.state_dict()
+        self._run.on_change = self._apply
         # runtime, set in on_train_begin
         self._scheduler: LambdaLR | None = None
         self._mult: _Multiplier | None = None
-        self._bound: Schedule | None = None
         self._begin_step = 0
 
     @property
+    def schedule(self) -> Schedule:
+        """The schedule as configured (the checkpoint's after a resume)."""
+        return self._run.schedule  # type: ignore[return-value]
+
+    @property
+    def plateau(self) -> Plateau | None:
+        """The plateau monitor, or ``None``."""
+        return self._run.plateau
+
+    @property
+    def monitor(self) -> str | None:
+        """The evaluation metric fed to the plateau."""
+        return self._run.monitor
+
+    @property
     def bound_schedule(self) -> Schedule | None:
-        """The schedule bound from the Trainer at train begin (``None`` before training)."""
-        return self._bound
+        """The schedule in force, bound at train begin (``None`` before training)."""
+        return self._run.active
+
+    @property
+    def run_state(self) -> RunState:
+        """The :class:`lrplugins.RunState` behind this callback."""
+        return self._run
+
+    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
+        """Start a cooldown at the next optimizer update, from the LR in force (see RunState)."""
+        if self._scheduler is not None:
+            self._run.step = self._scheduler.last_epoch
+        self._run.cooldown(steps, shape, final)
 
     # -- hooks ----------------------------------------------------------------------------------
     def on_train_begin(
@@ -185,7 +199,11 @@ class LRSchedulerCallback(TrainerCallback):
     ) -> None:
         """Bind the schedule, take over the Trainer's scheduler and set the first update's LR."""
         owner = type(self).__name__
+        run = self._run
         sched = _check_scheduler(owner, lr_scheduler)
+        run.check_feedable(
+            str(args.eval_strategy) not in ("no", "IntervalStrategy.NO"), "eval_strategy='no'"
+        )
 
         spe = None
         if train_dataloader is not None:
@@ -196,27 +214,21 @@ class LRSchedulerCallback(TrainerCallback):
             if batches > 0:
                 spe = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
         total = state.max_steps if state.max_steps and state.max_steps > 0 else None
-        bound = self.schedule.bind(total_steps=total, steps_per_epoch=spe)
-        if not bound.is_bound:
-            raise UnboundScheduleError(_unbound_message(owner, self.schedule, bound, spe))
 
         saved = _take_saved(sched)
-        resuming = state.global_step > 0
-        if resuming and saved is not None:
-            self._restore(owner, saved, bound)
-        elif resuming:
-            warnings.warn(
-                f"{owner}: resuming at step {state.global_step} from a checkpoint whose scheduler "
-                "state was not written by this callback; the schedule continues from the saved "
-                "step, the plateau (if any) starts from scratch.",
-                stacklevel=2,
-            )
-            self._reset_plateau()
+        if state.global_step > 0 and saved is not None:
+            run.load_state_dict(saved)
         else:
-            self._reset_plateau()
-
-        self._bound = bound
-        self._mult = _Multiplier(bound, self.plateau)
+            if state.global_step > 0:
+                warnings.warn(
+                    f"{owner}: resuming at step {state.global_step} from a checkpoint whose "
+                    "scheduler state was not written by this callback; the schedule continues from "
+                    "the saved step, the plateau (if any) starts from scratch.",
+                    stacklevel=2,
+                )
+            run.start_fresh()
+        run.bind(total, spe, step=state.global_step, hint=_hint(spe))
+        self._mult = _Multiplier(run)
         sched.lr_lambdas = [self._mult] * len(sched.optimizer.param_groups)
         self._scheduler = sched
         self._begin_step = state.global_step
@@ -235,13 +247,9 @@ class LRSchedulerCallback(TrainerCallback):
             return  # no plateau, not training (trainer.evaluate()), or eval_on_start
         value = self._metric(metrics or {})
         if value is None:
-            return  # another eval dataset's metrics
-        value = _same_on_all_ranks(value, args)
-        old = self.plateau.scale
-        self.plateau.update(value)
+            return  # another eval dataset's metrics, or skipped (strict=False)
+        self._run.observe(_same_on_all_ranks(float(value), args))
         self._mult.refresh()
-        if self.plateau.scale != old:
-            self._apply()
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -252,10 +260,11 @@ class LRSchedulerCallback(TrainerCallback):
 
     # -- internals ------------------------------------------------------------------------------
     def _apply(self) -> None:
-        """Write ``base_lr * schedule(last_epoch) * scale`` into the groups and ``get_last_lr()``."""
+        """Write ``base_lr * multiplier(last_epoch)`` into the groups and ``get_last_lr()``."""
         sched, mult = self._scheduler, self._mult
         if sched is None or mult is None:
             return
+        mult.refresh()
         m = mult(sched.last_epoch)
         lrs: list[Any] = [float(base) * m for base in sched.base_lrs]
         for group, lr in zip(sched.optimizer.param_groups, lrs):
@@ -265,65 +274,28 @@ class LRSchedulerCallback(TrainerCallback):
                 group["lr"] = lr
         sched._last_lr = lrs  # what get_last_lr() returns, i.e. what the Trainer logs
 
-    def _metric(self, metrics: dict[str, Any]) -> float | None:
+    def _metric(self, metrics: dict[str, Any]) -> Any:
         monitor = str(self.monitor)  # set whenever plateau is (checked in __init__)
         for key in (monitor, f"eval_{monitor}"):
             if key in metrics:
-                return float(metrics[key])
+                return metrics[key]
         # Which evaluation is this? Every metrics dict has "<prefix>_runtime".
         prefix = next((k[: -len("_runtime")] for k in metrics if k.endswith("_runtime")), "eval")
         suffixes = {k[len(prefix) + 1 :] for k in metrics if k.startswith(prefix + "_")}
         wanted = monitor if monitor.startswith("eval_") else f"eval_{monitor}"
-        other_dataset = (
+        if (
             prefix != "eval"
             and not wanted.startswith(prefix + "_")
             and wanted[len("eval_") :] not in suffixes
-        )
-        if other_dataset:
-            return None
+        ):
+            return None  # another eval dataset's metrics
         hint = ""
         if prefix != "eval":
             hint = (
-                " With several eval datasets, name the one to monitor by its full key, e.g. "
+                f"With several eval datasets, name the one to monitor by its full key, e.g. "
                 f"{prefix + '_loss'!r}."
             )
-        raise RuntimeError(
-            f"{type(self).__name__}(monitor={monitor!r}): no such metric in this evaluation; "
-            f"available metrics: {sorted(metrics) or 'none'}.{hint}"
-        )
-
-    def _reset_plateau(self) -> None:
-        if self.plateau is not None and self._fresh_plateau is not None:
-            self.plateau.load_state_dict(self._fresh_plateau)
-
-    def _restore(self, owner: str, saved: dict[str, Any], bound: Schedule) -> None:
-        old_cfg = saved.get("schedule")
-        if old_cfg is not None and from_config(old_cfg) != bound:
-            warnings.warn(
-                f"{owner}: the checkpoint's schedule was bound as {from_config(old_cfg)!r} and is "
-                f"now bound as {bound!r} from the Trainer; the LR after the resume follows the new "
-                "one.",
-                stacklevel=3,
-            )
-        saved_plateau = saved.get("plateau")
-        if saved_plateau is None:
-            self._reset_plateau()
-            return
-        if self.plateau is None:
-            warnings.warn(
-                f"{owner}: the checkpoint holds plateau state (scale "
-                f"{saved_plateau['state'].get('scale')}) but this callback has no plateau; the "
-                "saved scale is dropped.",
-                stacklevel=3,
-            )
-            return
-        if saved_plateau["config"] != self.plateau.to_config():
-            warnings.warn(
-                f"{owner}: the checkpoint's plateau had config {saved_plateau['config']}, this "
-                f"one has {self.plateau.to_config()}; its saved state is loaded into this one.",
-                stacklevel=3,
-            )
-        self.plateau.load_state_dict(saved_plateau["state"])
+        return self._run.metric(metrics, hint=hint)
 
     def __repr__(self) -> str:
         return (
@@ -359,7 +331,7 @@ def _take_saved(sched: LambdaLR) -> dict[str, Any] | None:
         d = getattr(fn, "__dict__", None)
         if isinstance(d, dict) and _STATE_KEY in d:
             record = d.pop(_STATE_KEY)  # also cleans module-level functions it was written into
-            if isinstance(record, dict) and record.get("format") == _FORMAT:
+            if isinstance(record, dict) and record.get("format") == FORMAT:
                 saved = record
     return saved
 
@@ -375,17 +347,11 @@ def _same_on_all_ranks(value: float, args: TrainingArguments) -> float:
     return float(t.item())
 
 
-def _unbound_message(owner: str, schedule: Schedule, bound: Schedule, spe: int | None) -> str:
-    hints = []
-    if any("total_steps" in m for m in bound.missing):
-        hints.append("set TrainingArguments(max_steps=N) or pass total_steps=N to the schedule")
-    if any("steps_per_epoch" in m for m in bound.missing) and spe is None:
+def _hint(spe: int | None) -> str:
+    hints = ["Set TrainingArguments(max_steps=N) or pass total_steps=N to the schedule."]
+    if spe is None:
         hints.append(
-            "an 'Nep' duration needs the number of batches per epoch: give the train dataset a "
-            "__len__, or use step counts instead of epochs"
+            "An 'Nep' duration needs the number of batches per epoch: give the train dataset a "
+            "__len__, or use step counts instead of epochs."
         )
-    return (
-        f"{owner}: cannot bind {schedule!r}: missing {'; '.join(bound.missing)}. "
-        + "; ".join(hints)
-        + "."
-    )
+    return " ".join(hints)

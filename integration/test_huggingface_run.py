@@ -1,0 +1,108 @@
+"""The Hugging Face adapter under real use: monitors that can't be fed, missing metrics,
+runtime cooldowns and resumes with a new run length.
+
+Same method as ``test_huggingface.py``: a tiny BERT trained by a real ``Trainer``; the LR of each
+update is recorded at the raw optimizer's ``step`` and compared with numbers computed here, and
+with the ``learning_rate`` the Trainer logged.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_huggingface import LR, assert_close, data, logged_lrs, train
+
+from conftest import require
+
+require("torch")
+require("transformers")
+require("accelerate")
+
+from transformers import TrainerCallback
+
+import lrplugins as lrp
+from lrplugins.huggingface import LRSchedulerCallback
+
+pytestmark = pytest.mark.slow
+
+EVAL = {"eval_dataset": data("bert", 8, 2), "eval_strategy": "steps", "eval_steps": 2}
+
+
+def test_a_monitor_in_a_run_that_never_evaluates_is_never_silent(tmp_path: Path) -> None:
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(), "eval_loss")
+    with pytest.raises(ValueError, match=r"monitor='eval_loss'.*eval_strategy='no'"):
+        train(tmp_path, "bert", cb)
+    lenient = LRSchedulerCallback(lrp.constant(), lrp.Plateau(), "eval_loss", strict=False)
+    with pytest.warns(UserWarning, match=r"monitor='eval_loss'.*eval_strategy='no'"):
+        _, rec = train(tmp_path / "2", "bert", lenient)
+    assert len(rec.lrs) == 12
+
+
+def test_strict_false_warns_once_and_skips_a_missing_metric(tmp_path: Path) -> None:
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(patience=0), "accuracy", strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, rec = train(tmp_path, "bert", cb, **EVAL)
+    missing = [w for w in caught if "no such metric" in str(w.message)]
+    assert len(missing) == 1 and "'eval_loss'" in str(missing[0].message)
+    assert [rec.lrs[k][0] for k in range(12)] == [LR] * 12
+
+
+class CoolAt(TrainerCallback):
+    """Calls ``cb.cooldown(...)`` from another callback after update ``at`` (mid-epoch)."""
+
+    def __init__(self, cb: LRSchedulerCallback, at: int, **kwargs: Any) -> None:
+        self.cb, self.at, self.kwargs = cb, at, kwargs
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.global_step == self.at:
+            self.cb.cooldown(**self.kwargs)
+
+
+def test_cooldown_applies_at_the_next_update_is_logged_and_resumes(tmp_path: Path) -> None:
+    def run(path: Path, resume: str | None = None) -> Any:
+        cb = LRSchedulerCallback(lrp.constant(warmup_steps=2))
+        return train(
+            path,
+            "bert",
+            cb,
+            resume=resume,
+            extra_callbacks=(CoolAt(cb, 5, steps=4, shape="linear", final=0.25),),
+            save_strategy="steps",
+            save_steps=7,
+        )
+
+    full, rec = run(tmp_path / "full")
+    want = [0.0, 0.5, 1, 1, 1, 1, 0.8125, 0.625, 0.4375, 0.25, 0.25, 0.25]
+    assert_close([rec.lrs[k][0] for k in range(12)], [LR * m for m in want])
+    logged = logged_lrs(full)
+    assert_close([logged[k] for k in range(12)], [rec.lrs[k][0] for k in range(12)])
+
+    shutil.copytree(tmp_path / "full/checkpoint-7", tmp_path / "resumed/checkpoint-7")
+    resumed, res_rec = run(tmp_path / "resumed", str(tmp_path / "resumed/checkpoint-7"))
+    assert [res_rec.lrs[k] for k in range(7, 12)] == [rec.lrs[k] for k in range(7, 12)]
+
+
+def test_resume_with_more_steps_stretches_the_rest(tmp_path: Path) -> None:
+    schedule = lrp.cosine(warmup_steps=2, final=0.1)
+    full, rec = train(
+        tmp_path / "a", "bert", LRSchedulerCallback(schedule), save_strategy="steps", save_steps=6
+    )
+    shutil.copytree(tmp_path / "a/checkpoint-6", tmp_path / "b/checkpoint-6")
+    with pytest.warns(UserWarning, match=r"from 12 to 20 updates"):
+        longer, rec2 = train(
+            tmp_path / "b",
+            "bert",
+            LRSchedulerCallback(schedule),
+            resume=str(tmp_path / "b/checkpoint-6"),
+            max_steps=20,
+        )
+    stretched = schedule.bind(total_steps=12).stretch(at=6, total_steps=20)
+    assert_close([rec2.lrs[k][0] for k in range(6, 20)], [LR * stretched(k) for k in range(6, 20)])
+    assert rec2.lrs[6] == rec.lrs[6]  # continuous at the resume step
+    logged = logged_lrs(longer)
+    assert_close([logged[k] for k in range(6, 20)], [rec2.lrs[k][0] for k in range(6, 20)])
