@@ -83,13 +83,13 @@ def test_cooldown_applies_at_the_next_update_is_logged_and_resumes(tmp_path: Pat
     assert_close([logged[k] for k in range(12)], [rec.lrs[k][0] for k in range(12)])
 
     shutil.copytree(tmp_path / "full/checkpoint-7", tmp_path / "resumed/checkpoint-7")
-    resumed, res_rec = run(tmp_path / "resumed", str(tmp_path / "resumed/checkpoint-7"))
+    _, res_rec = run(tmp_path / "resumed", str(tmp_path / "resumed/checkpoint-7"))
     assert [res_rec.lrs[k] for k in range(7, 12)] == [rec.lrs[k] for k in range(7, 12)]
 
 
 def test_resume_with_more_steps_stretches_the_rest(tmp_path: Path) -> None:
     schedule = lrp.cosine(warmup_steps=2, final=0.1)
-    full, rec = train(
+    _, rec = train(
         tmp_path / "a", "bert", LRSchedulerCallback(schedule), save_strategy="steps", save_steps=6
     )
     shutil.copytree(tmp_path / "a/checkpoint-6", tmp_path / "b/checkpoint-6")
