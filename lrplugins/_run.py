@@ -286,8 +286,8 @@ class RunState:
             )
         if self.horizon == "rebind":
             warnings.warn(
-                f"{self.owner}: the run length changed from {old} to {new} updates since the "
-                f"checkpoint; horizon='rebind' binds the schedule again for {new} updates (the LR "
+                f"{self.owner}: the run length changed from {old} to {new} updates; "
+                f"horizon='rebind' binds the schedule again for {new} updates (the LR "
                 f"may jump at update {step}).",
                 stacklevel=4,
             )
@@ -295,14 +295,16 @@ class RunState:
         try:
             stretched = saved.stretch(at=step, total_steps=new)
         except ValueError as exc:
+            if step >= saved.phases()[-1].start:
+                return saved  # already in its last phase: nothing left to stretch
             raise ValueError(
-                f"{self.owner}: the run length changed from {old} to {new} updates since the "
-                f"checkpoint, and the rest of the schedule cannot be stretched from update {step} "
-                f"({exc}). Pass horizon='rebind' to bind it again from the new total."
+                f"{self.owner}: the run length changed from {old} to {new} updates, and the rest "
+                f"of the schedule cannot be stretched from update {step} ({exc}). Pass "
+                "horizon='rebind' to bind it again from the new total."
             ) from None
         warnings.warn(
-            f"{self.owner}: the run length changed from {old} to {new} updates since the "
-            f"checkpoint; the rest of the schedule is {'stretched' if new > old else 'squeezed'} "
+            f"{self.owner}: the run length changed from {old} to {new} updates; the rest of the "
+            f"schedule is {'stretched' if new > old else 'squeezed'} "
             f"from update {step} to end at update {new} (horizon='stretch'; "
             "horizon='rebind' binds it again instead).",
             stacklevel=4,
