@@ -174,6 +174,14 @@ def test_immutable_value_semantics():
     assert pickle.loads(pickle.dumps(a)) == a
 
 
+def test_repr_and_config_follow_the_constructor_order():
+    s = lrp.polynomial(total_steps=10, power=2.0, final=0.5, steps_per_epoch=5)
+    assert repr(s) == "polynomial(total_steps=10, power=2.0, final=0.5, steps_per_epoch=5)"
+    assert list(s.to_config()) == [
+        "kind", "total_steps", "warmup_steps", "power", "final", "steps_per_epoch"
+    ]  # fmt: skip
+
+
 def test_nested_config_round_trip():
     s = 3e-4 * lrp.sequence(
         [lrp.constant(warmup_steps="1ep"), lrp.piecewise(["50%"], [1.0, 0.1])],

@@ -132,6 +132,8 @@ class Schedule:
     # -- construction -------------------------------------------------------------------------
     def __post_init__(self) -> None:
         self._check()
+        for name, value in self._canonical_fields().items():
+            object.__setattr__(self, name, value)
         try:
             p = self._resolve()
         except Unbound as exc:
@@ -142,7 +144,19 @@ class Schedule:
             object.__setattr__(self, "_missing", None)
 
     def _check(self) -> None:
-        """Validate the fields (types and ranges); raise ValueError/TypeError naming the argument."""
+        """Validate the fields (types and ranges); raise ValueError/TypeError naming the argument.
+
+        Checks only read the fields; a shape that stores a field in a canonical form says so in
+        :meth:`_canonical_fields`.
+        """
+
+    def _canonical_fields(self) -> dict[str, Any]:
+        """Fields to store in their canonical form, once the checks passed (``{}``: none).
+
+        So that schedules that mean the same compare equal: e.g. ``scaled`` folds ``k * (j * s)``
+        into ``(k * j) * s``.
+        """
+        return {}
 
     def _resolve(self) -> Any:
         """Turn the fields into the numbers ``_formula`` reads; raise ``Unbound`` if it can't."""
@@ -316,18 +330,32 @@ class Schedule:
     def to_config(self) -> dict[str, Any]:
         """A JSON-compatible dict; ``lrplugins.from_config`` rebuilds an equal schedule."""
         cfg: dict[str, Any] = {"kind": self.kind}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in signature_fields(type(self)):
             cfg[self._aliases.get(f.name, f.name)] = _encode(getattr(self, f.name))
         return cfg
 
     def __repr__(self) -> str:
         parts = []
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+        for f in signature_fields(type(self)):
             value = getattr(self, f.name)
             if f.default is not dataclasses.MISSING and value == f.default:
                 continue
             parts.append(f"{self._aliases.get(f.name, f.name)}={_repr_value(value)}")
         return f"{self.kind}({', '.join(parts)})"
+
+
+_SIGNATURE_FIELDS: dict[type, tuple[dataclasses.Field[Any], ...]] = {}
+
+
+def signature_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    """The fields of a schedule class in the order of its constructor: positional, then keyword-only
+    (a base class's keyword-only ``steps_per_epoch`` comes after the shape's own fields)."""
+    found = _SIGNATURE_FIELDS.get(cls)
+    if found is None:
+        fields = dataclasses.fields(cls)
+        found = tuple(f for f in fields if not f.kw_only) + tuple(f for f in fields if f.kw_only)
+        _SIGNATURE_FIELDS[cls] = found
+    return found
 
 
 def as_step(step: Any) -> int:

@@ -64,8 +64,10 @@ class sequence(Schedule):
                 f"{self.kind}(): boundaries must have one entry fewer than schedules "
                 f"({len(parts)} schedules), got {len(bs)} boundaries"
             )
-        object.__setattr__(self, "schedules", parts)
-        object.__setattr__(self, "boundaries", bs)
+
+    def _canonical_fields(self) -> dict[str, Any]:
+        """Schedules and boundaries as tuples."""
+        return {"schedules": tuple(self.schedules), "boundaries": tuple(self.boundaries)}
 
     def _resolve(self) -> Any:
         dur = ctx(self)
@@ -135,9 +137,13 @@ class scaled(Schedule):
         v.real(self.kind, "factor", self.factor, lo=0.0)
         if not isinstance(self.schedule, Schedule):
             raise TypeError(f"{self.kind}(): schedule must be a schedule, got {self.schedule!r}")
-        if isinstance(self.schedule, scaled):  # fold k * (j * s) into (k * j) * s
-            object.__setattr__(self, "factor", float(self.factor) * self.schedule.factor)
-            object.__setattr__(self, "schedule", self.schedule.schedule)
+
+    def _canonical_fields(self) -> dict[str, Any]:
+        """Nested scaling folded: ``k * (j * s)`` is ``(k * j) * s``."""
+        inner = self.schedule
+        if isinstance(inner, scaled):
+            return {"factor": float(self.factor) * inner.factor, "schedule": inner.schedule}
+        return {}
 
     def _resolve(self) -> Any:
         if not self.schedule.is_bound:
@@ -177,16 +183,21 @@ class product(Schedule):
     _children = "schedules"
 
     def _check(self) -> None:
-        parts: list[Schedule] = []
         for i, s in enumerate(v.listlike(self.kind, "schedules", self.schedules)):
             if not isinstance(s, Schedule):
                 raise TypeError(f"{self.kind}(): schedules[{i}] must be a schedule, got {s!r}")
-            parts.extend(s.schedules if isinstance(s, product) else (s,))
-        if len(parts) < 2:
+        count = len(self._canonical_fields()["schedules"])
+        if count < 2:
             raise ValueError(
-                f"{self.kind}(): schedules must hold at least two schedules, got {len(parts)}"
+                f"{self.kind}(): schedules must hold at least two schedules, got {count}"
             )
-        object.__setattr__(self, "schedules", tuple(parts))
+
+    def _canonical_fields(self) -> dict[str, Any]:
+        """Nested products flattened: ``a * (b * c)`` is ``product((a, b, c))``."""
+        parts = (
+            p for s in self.schedules for p in (s.schedules if isinstance(s, product) else (s,))
+        )
+        return {"schedules": tuple(parts)}
 
     def _resolve(self) -> Any:
         missing = [m for s in self.schedules for m in s.missing]

@@ -23,6 +23,15 @@ from .durations import (
     run_and_warmup,
     warmup_phase,
 )
+from .formulas import (
+    SHAPES,
+    decay_shape,
+    full_like,
+    half_cosine,
+    progress,
+    rise_shape,
+    warmup_ramp,
+)
 
 __all__ = [
     "PiecewiseConstant",
@@ -41,13 +50,6 @@ __all__ = [
     "polynomial",
     "wsd",
 ]
-
-_PI = math.pi
-
-
-def _warmup(t: Any, warmup: int, start: float) -> Any:
-    """Linear warmup from ``start`` to 1 over ``warmup`` steps: ``start + (1 - start) * t / W``."""
-    return start + (1.0 - start) * (t / max(warmup, 1))
 
 
 @register("constant")
@@ -86,15 +88,60 @@ class constant(Schedule):
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
         (w,) = p
-        return xp.where(t < w, t / max(w, 1), 1.0)
+        return xp.where(t < w, warmup_ramp(t, w), 1.0)
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
         return [*warmup_phase(p[0]), ("constant", p[0])]
 
 
+class _HasFinal:
+    """Declares ``final`` for type checkers; each shape declares the field itself, so that its
+    arguments keep their documented order."""
+
+    final: float
+
+
+@dataclass(frozen=True, repr=False)
+class _WarmupDecay(Schedule, _HasFinal):
+    """Shared by ``linear``, ``cosine`` and ``polynomial``: a linear warmup over ``W`` steps, then a
+    decay from 1 that reaches ``final`` at ``total_steps = N`` and holds it.
+
+    Resolves to ``p = (W, N, N - W (at least 1), final, *shape_args)``.
+    """
+
+    total_steps: Duration | None = None
+    warmup_steps: Duration = 0
+    steps_per_epoch: int | None = field(default=None, kw_only=True)
+
+    _decay_phase: ClassVar[str] = "decay"  # the name of the decay phase
+    _unit_fields: ClassVar[tuple[str, ...]] = ("final",)  # multipliers that must lie in [0, 1]
+
+    def _check(self) -> None:
+        check_common(self)
+        v.duration(self.kind, "warmup_steps", self.warmup_steps)
+        for name in self._unit_fields:
+            v.real(self.kind, name, getattr(self, name), lo=0.0, hi=1.0)
+
+    def _resolve(self) -> Any:
+        n, w = run_and_warmup(self)
+        return (w, float(n), float(max(1, n - w)), float(self.final), *self._shape_args())
+
+    def _shape_args(self) -> tuple[float, ...]:
+        """The shape's own numbers, appended to ``p``."""
+        return ()
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        w, n, span = p[0], p[1], p[2]
+        return [*warmup_phase(w), (self._decay_phase, w), ("hold", self._hold_start(w, n, span))]
+
+    def _hold_start(self, w: int, n: float, span: float) -> float:
+        """The first step of the final hold: where progress ``(t - W) / span`` reaches 1."""
+        return w + span
+
+
 @register("linear")
 @dataclass(frozen=True, repr=False)
-class linear(Schedule):
+class linear(_WarmupDecay):
     """Linear warmup from 0, then linear decay from 1 to ``final`` at ``total_steps``.
 
     ``t / W`` for ``t < W``; then ``final + (1 - final) * max(0, (N - t) / (N - W))``; holds
@@ -111,34 +158,23 @@ class linear(Schedule):
     [1.0, 0.875, 0.75, 0.625, 0.5, 0.5]
     """
 
-    total_steps: Duration | None = None
-    warmup_steps: Duration = 0
     final: float = 0.0
-    steps_per_epoch: int | None = field(default=None, kw_only=True)
 
-    def _check(self) -> None:
-        check_common(self)
-        v.duration(self.kind, "warmup_steps", self.warmup_steps)
-        v.real(self.kind, "final", self.final, lo=0.0, hi=1.0)
-
-    def _resolve(self) -> Any:
-        n, w = run_and_warmup(self)
-        return (w, float(n), float(max(1, n - w)), float(self.final))
+    _decay_phase = "linear decay"
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
         w, n, span, final = p
         decay = xp.maximum((n - t) / span, 0.0)
-        return xp.where(t < w, t / max(w, 1), final + (1.0 - final) * decay)
+        return xp.where(t < w, warmup_ramp(t, w), final + (1.0 - final) * decay)
 
-    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
-        w, n = p[0], p[1]
-        return [*warmup_phase(w), ("linear decay", w), ("hold", n)]
+    def _hold_start(self, w: int, n: float, span: float) -> float:
+        return n  # (N - t) / span reaches 0 at N even when W = N
 
 
 @register("cosine")
 @dataclass(frozen=True, repr=False)
-class cosine(Schedule):
+class cosine(_WarmupDecay):
     """Linear warmup from ``warmup_start``, then a half cosine from 1 down to ``final``.
 
     ``warmup_start + (1 - warmup_start) * t / W`` for ``t < W``; then with
@@ -160,32 +196,20 @@ class cosine(Schedule):
     (0.0, 1.0, 0.55, 0.1, 0.1)
     """
 
-    total_steps: Duration | None = None
-    warmup_steps: Duration = 0
     final: float = 0.0
     warmup_start: float = 0.0
-    steps_per_epoch: int | None = field(default=None, kw_only=True)
 
-    def _check(self) -> None:
-        check_common(self)
-        v.duration(self.kind, "warmup_steps", self.warmup_steps)
-        v.real(self.kind, "final", self.final, lo=0.0, hi=1.0)
-        v.real(self.kind, "warmup_start", self.warmup_start, lo=0.0, hi=1.0)
+    _decay_phase = "cosine decay"
+    _unit_fields = ("final", "warmup_start")
 
-    def _resolve(self) -> Any:
-        n, w = run_and_warmup(self)
-        return (w, float(self.warmup_start), float(max(1, n - w)), float(self.final))
+    def _shape_args(self) -> tuple[float, ...]:
+        return (float(self.warmup_start),)
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
-        w, start, span, final = p
-        prog = xp.clip((t - w) / span, 0.0, 1.0)
-        decay = 0.5 * (1.0 + xp.cos(_PI * prog))
-        return xp.where(t < w, _warmup(t, w, start), decay * (1.0 - final) + final)
-
-    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
-        w, span = p[0], p[2]
-        return [*warmup_phase(w), ("cosine decay", w), ("hold", w + span)]
+        w, _, span, final, start = p
+        decay = half_cosine(progress(t, w, span, xp), xp)
+        return xp.where(t < w, warmup_ramp(t, w, start), decay * (1.0 - final) + final)
 
 
 @register("cosine_restarts")
@@ -258,8 +282,8 @@ class cosine_restarts(Schedule):
             length = c * xp.power(m, i)
         q = xp.clip((u - start) / length, 0.0, 1.0)
         peak = xp.power(decay, i) if decay != 1.0 else 1.0
-        cyc = final + (1.0 - final) * peak * 0.5 * (1.0 + xp.cos(_PI * q))
-        return xp.where(t < w, t / max(w, 1), cyc)
+        cyc = final + (1.0 - final) * peak * half_cosine(q, xp)
+        return xp.where(t < w, warmup_ramp(t, w), cyc)
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
         w, c, m = p[0], p[1], p[2]
@@ -273,7 +297,7 @@ class cosine_restarts(Schedule):
 
 @register("polynomial")
 @dataclass(frozen=True, repr=False)
-class polynomial(Schedule):
+class polynomial(_WarmupDecay):
     """Linear warmup from 0, then polynomial decay from 1 to ``final``.
 
     ``t / W`` for ``t < W``; then ``(1 - final) * (1 - p)**power + final`` with
@@ -293,31 +317,25 @@ class polynomial(Schedule):
     [1.0, 0.25, 0.0, 0.0]
     """
 
-    total_steps: Duration | None = None
-    warmup_steps: Duration = 0
     power: float = 1.0
     final: float = 0.0
-    steps_per_epoch: int | None = field(default=None, kw_only=True)
+
+    _decay_phase = "polynomial decay"
 
     def _check(self) -> None:
-        check_common(self)
-        v.duration(self.kind, "warmup_steps", self.warmup_steps)
+        super()._check()
         v.real(self.kind, "power", self.power, lo=0.0, lo_open=True)
-        v.real(self.kind, "final", self.final, lo=0.0, hi=1.0)
 
-    def _resolve(self) -> Any:
-        n, w = run_and_warmup(self)
-        return (w, float(max(1, n - w)), float(self.power), float(self.final))
+    def _shape_args(self) -> tuple[float, ...]:
+        return (float(self.power),)
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
-        w, span, power, final = p
-        remaining = 1.0 - xp.clip((t - w) / span, 0.0, 1.0)
-        return xp.where(t < w, t / max(w, 1), (1.0 - final) * xp.power(remaining, power) + final)
-
-    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
-        w, span = p[0], p[1]
-        return [*warmup_phase(w), ("polynomial decay", w), ("hold", w + span)]
+        w, _, span, final, power = p
+        remaining = 1.0 - progress(t, w, span, xp)
+        return xp.where(
+            t < w, warmup_ramp(t, w), (1.0 - final) * xp.power(remaining, power) + final
+        )
 
 
 @register("exponential")
@@ -395,11 +413,13 @@ class multistep(Schedule):
 
     def _check(self) -> None:
         check_common(self)
-        ms = v.listlike(self.kind, "milestones", self.milestones)
-        object.__setattr__(self, "milestones", ms)
-        for i, m in enumerate(ms):
+        for i, m in enumerate(v.listlike(self.kind, "milestones", self.milestones)):
             v.duration(self.kind, f"milestones[{i}]", m)
         v.real(self.kind, "gamma", self.gamma, lo=0.0)
+
+    def _canonical_fields(self) -> dict[str, Any]:
+        """Milestones as a tuple."""
+        return {"milestones": tuple(self.milestones)}
 
     def _resolve(self) -> Any:
         dur = ctx(self)
@@ -414,7 +434,7 @@ class multistep(Schedule):
         count: Any = 0.0
         for m in ms:
             count = count + xp.where(t >= m, 1.0, 0.0)
-        return xp.power(gamma, count) if ms else t * 0.0 + 1.0
+        return xp.power(gamma, count) if ms else full_like(t, 1.0, xp)
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
         return [("constant", 0), *((f"after milestone {i}", m) for i, m in enumerate(p[0]))]
@@ -451,19 +471,19 @@ class PiecewiseConstant(Schedule):
         check_common(self)
         bs = v.listlike(self.kind, "boundaries", self.boundaries)
         vals = v.listlike(self.kind, "values", self.levels)
-        object.__setattr__(self, "boundaries", bs)
         for i, b in enumerate(bs):
             v.duration(self.kind, f"boundaries[{i}]", b)
-        object.__setattr__(
-            self,
-            "levels",
-            tuple(v.real(self.kind, f"values[{i}]", x, lo=0.0) for i, x in enumerate(vals)),
-        )
+        for i, x in enumerate(vals):
+            v.real(self.kind, f"values[{i}]", x, lo=0.0)
         if len(vals) != len(bs) + 1:
             raise ValueError(
                 f"{self.kind}(): values must have one more entry than boundaries "
                 f"({len(bs)} boundaries), got {len(vals)} values"
             )
+
+    def _canonical_fields(self) -> dict[str, Any]:
+        """Boundaries as a tuple, values as a tuple of floats."""
+        return {"boundaries": tuple(self.boundaries), "levels": tuple(map(float, self.levels))}
 
     def _resolve(self) -> Any:
         dur = ctx(self)
@@ -475,7 +495,7 @@ class PiecewiseConstant(Schedule):
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
         bs, vals = p
-        out: Any = xp.where(t >= 0.0, vals[0], vals[0])
+        out = full_like(t, vals[0], xp)
         for b, val in zip(bs, vals[1:]):
             out = xp.where(t > b, val, out)
         return out
@@ -547,7 +567,7 @@ class inverse_sqrt(Schedule):
     def _formula(t: Any, p: Any, xp: Any) -> Any:
         w, tau = p
         decay = 1.0 / xp.sqrt((xp.maximum(t, w) + (tau - w)) / tau)
-        return xp.where(t < w, t / max(w, 1), decay)
+        return xp.where(t < w, warmup_ramp(t, w), decay)
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
         return [*warmup_phase(p[0]), ("inverse sqrt decay", p[0])]
@@ -677,9 +697,9 @@ class one_cycle(Schedule):
         phases, cos = p
         out: Any = None
         for begin, stop, length, a, b in reversed(phases):
-            pct = 1.0 if length is None else xp.clip((t - begin) / length, 0.0, 1.0)
+            pct = 1.0 if length is None else progress(t, begin, length, xp)
             if cos:
-                val = b + (a - b) / 2.0 * (xp.cos(_PI * pct) + 1.0)
+                val = b + (a - b) * half_cosine(pct, xp)
             else:
                 val = (b - a) * pct + a
             out = val if out is None else xp.where(t <= stop, val, out)
@@ -774,25 +794,6 @@ class cyclic(Schedule):
         return [*out, ("more cycles", 3 * size)]
 
 
-_WSD_SHAPES = ("linear", "cosine", "1-sqrt")
-
-
-def _wsd_warm(prog: Any, shape: str, xp: Any) -> Any:
-    if shape == "linear":
-        return prog
-    if shape == "cosine":
-        return 0.5 * (1.0 - xp.cos(_PI * prog))
-    return 1.0 - xp.sqrt(1.0 - prog)
-
-
-def _wsd_decay(prog: Any, shape: str, xp: Any) -> Any:
-    if shape == "linear":
-        return 1.0 - prog
-    if shape == "cosine":
-        return 0.5 * (1.0 + xp.cos(_PI * prog))
-    return 1.0 - xp.sqrt(prog)
-
-
 @register("wsd")
 @dataclass(frozen=True, repr=False)
 class wsd(Schedule):
@@ -829,8 +830,8 @@ class wsd(Schedule):
         v.duration(self.kind, "warmup_steps", self.warmup_steps)
         v.duration(self.kind, "decay_steps", self.decay_steps)
         v.real(self.kind, "final", self.final, lo=0.0, hi=1.0)
-        v.choice(self.kind, "warmup_shape", self.warmup_shape, _WSD_SHAPES)
-        v.choice(self.kind, "decay_shape", self.decay_shape, _WSD_SHAPES)
+        v.choice(self.kind, "warmup_shape", self.warmup_shape, SHAPES)
+        v.choice(self.kind, "decay_shape", self.decay_shape, SHAPES)
 
     def _resolve(self) -> Any:
         dur = ctx(self)
@@ -857,8 +858,8 @@ class wsd(Schedule):
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
         w, stable_end, decay_start, d, final, wshape, dshape = p
-        warm = _wsd_warm(xp.clip(t / max(w, 1), 0.0, 1.0), wshape, xp)
-        dec = _wsd_decay(xp.clip((t - decay_start) / d, 0.0, 1.0), dshape, xp)
+        warm = rise_shape(progress(t, 0, max(w, 1), xp), wshape, xp)
+        dec = decay_shape(progress(t, decay_start, d, xp), dshape, xp)
         scale = 1.0 - final
         out = xp.where(t < stable_end, 1.0, dec * scale + final)
         return xp.where(t < w, warm * scale + final, out)
@@ -903,17 +904,19 @@ class interpolate(Schedule):
             raise ValueError(
                 f"{self.kind}(): knots must hold at least one (step, multiplier) pair, got []"
             )
-        knots = []
         for i, k in enumerate(raw):
             pair = v.listlike(self.kind, f"knots[{i}]", k)
             if len(pair) != 2:
                 raise ValueError(
                     f"{self.kind}(): knots[{i}] must be a (step, multiplier) pair, got {k!r}"
                 )
-            step = v.duration(self.kind, f"knots[{i}] step", pair[0])
-            knots.append((step, v.real(self.kind, f"knots[{i}] multiplier", pair[1], lo=0.0)))
-        object.__setattr__(self, "knots", tuple(knots))
+            v.duration(self.kind, f"knots[{i}] step", pair[0])
+            v.real(self.kind, f"knots[{i}] multiplier", pair[1], lo=0.0)
         v.choice(self.kind, "shape", self.shape, _INTERP_SHAPES)
+
+    def _canonical_fields(self) -> dict[str, Any]:
+        """Knots as a tuple of ``(step, float multiplier)`` pairs."""
+        return {"knots": tuple((step, float(m)) for step, m in self.knots)}
 
     def _resolve(self) -> Any:
         dur = ctx(self)
@@ -932,11 +935,11 @@ class interpolate(Schedule):
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
         first, segs, cos = p
-        out: Any = xp.where(t >= 0.0, first, first)
+        out = full_like(t, first, xp)
         for a, length, va, vb in segs:
-            prog = xp.clip((t - a) / length, 0.0, 1.0)
+            prog = progress(t, a, length, xp)
             if cos:
-                prog = 0.5 * (1.0 - xp.cos(_PI * prog))
+                prog = half_cosine(prog, xp, rising=True)
             out = xp.where(t > a, va * (1.0 - prog) + vb * prog, out)  # exact at both knots
         return out
 
