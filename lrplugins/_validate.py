@@ -1,20 +1,109 @@
-"""Argument checks shared by the schedules and the plateau monitor.
+"""Argument normalization and checks shared by the schedules and the plateau monitor.
 
-Every check raises at construction with a message that names the owner, the argument, the rule and
-the value received, e.g. ``cosine(): warmup_steps must be >= 0, got -5``.
+:func:`plain` turns what users pass (numpy, torch or jax scalars and 0-d arrays, lists, arrays) into
+plain Python values, so that equality, hashing, configs and values do not depend on the scalar type.
+Every check then raises at construction with a message that names the owner, the argument, the rule
+and the value received, e.g. ``cosine(): warmup_steps must be >= 0, got -5``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 Duration = "int | str"
 
 _DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(%|ep)$")
+
+_PLAIN = frozenset({int, float, bool, str, type(None)})
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain Python: what every schedule argument is normalized to before its checks.
+
+    - A scalar of an array library (a numpy scalar, or a 0-d numpy, torch or jax array) becomes the
+      ``int``, ``float`` or ``bool`` it holds. A float64 converts exactly. A float32, float16 or
+      bfloat16 becomes the float the user meant: the shortest decimal that rounds to the same
+      narrow float (``np.float32(0.1)`` gives ``0.1``, not ``0.10000000149011612``), as
+      ``float(str(x))`` does for numpy's float32 and float16.
+    - ``int`` subclasses become ``int``; ``float`` subclasses, ``Fraction`` and ``Decimal`` become
+      ``float``; ``str`` subclasses become ``str``.
+    - Lists, tuples, ranges, arrays, generators and other iterables (not strings, bytes or
+      mappings) become tuples of plain values.
+    - Anything else (bools, strings, schedules, callables, ``None``) is returned unchanged, for the
+      checks to accept or refuse (bools stay bools, so numeric checks still refuse ``np.True_``).
+
+    >>> import numpy as np
+    >>> plain(np.int64(5)), plain(np.float32(0.1)), plain(np.float64(0.1)), plain(np.bool_(True))
+    (5, 0.1, 0.1, True)
+    >>> plain([np.int32(3), (np.float16(0.5), "5%")]), plain(np.array([1, 2]))
+    ((3, (0.5, '5%')), (1, 2))
+    """
+    cls = value.__class__
+    if cls in _PLAIN:
+        return value
+    item = getattr(value, "item", None)
+    if item is not None and hasattr(value, "dtype") and getattr(value, "ndim", None) == 0:
+        x = item()
+        if x.__class__ is float:
+            return _as_meant(x, value.dtype)
+        if x.__class__ in _PLAIN:
+            return x
+        if isinstance(x, float):  # e.g. numpy longdouble: the nearest float
+            return float(x)
+        return x
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, (float, Fraction, Decimal)):
+        return float(value)
+    if isinstance(value, (bytes, Mapping)):
+        return value
+    if isinstance(value, Iterable):
+        return tuple(plain(x) for x in value)
+    return value
+
+
+def _rounder(bits: int, emin: int, emax: int) -> Callable[[float], float]:
+    """Round a float to a binary format with ``bits`` significand bits (round half to even)."""
+    top = math.ldexp(1.0 - math.ldexp(1.0, -bits), emax)
+
+    def to_format(x: float) -> float:
+        q = max(math.frexp(x)[1], emin) - bits
+        r = math.ldexp(round(math.ldexp(x, -q)), q)
+        return r if abs(r) <= top else math.copysign(math.inf, x)
+
+    return to_format
+
+
+# significand bits, lowest and highest frexp exponent of the normal numbers
+_NARROW = {
+    "float32": _rounder(24, -125, 128),
+    "float16": _rounder(11, -13, 16),
+    "bfloat16": _rounder(8, -125, 128),
+}
+
+
+def _as_meant(x: float, dtype: Any) -> float:
+    """The shortest decimal that rounds to ``x`` in ``dtype``'s format (``x`` itself for float64)."""
+    to_format = _NARROW.get(str(dtype).rsplit(".", 1)[-1])  # numpy "float32", torch "torch.float32"
+    if to_format is None or x == 0.0 or not math.isfinite(x):
+        return x
+    exact = Decimal(x)
+    for digits in range(1, 18):
+        near = Decimal(f"{x:.{digits - 1}e}")
+        ulp = Decimal(1).scaleb(near.adjusted() - digits + 1)
+        # the nearest decimal of this length, or a neighbour where x's rounding interval is lopsided
+        # (x a power of two): the closest one that rounds back to x
+        fits = [c for c in (near, near - ulp, near + ulp) if to_format(float(c)) == x]
+        if fits:
+            return float(min(fits, key=lambda c: abs(c - exact)))
+    return x  # pragma: no cover - 17 digits always round-trip
 
 
 def real(
@@ -27,8 +116,9 @@ def real(
     lo_open: bool = False,
     hi_open: bool = False,
 ) -> float:
-    """Return ``value`` as a finite float in the given range, or raise naming ``name``."""
-    # numpy scalars are fine (they convert through __float__); bools and strings are not numbers
+    """Return ``value`` (normalized by :func:`plain`) as a finite float in the given range, or raise
+    naming ``name``. Bools and strings are not numbers."""
+    value = plain(value)
     if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
         raise TypeError(f"{owner}(): {name} must be a number, got {value!r}")
     v = float(value)
@@ -54,7 +144,9 @@ def _range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> 
 
 
 def integer(owner: str, name: str, value: Any, *, lo: int = 0) -> int:
-    """Return ``value`` as an int ``>= lo`` (bools refused), or raise naming ``name``."""
+    """Return ``value`` (normalized by :func:`plain`) as an int ``>= lo`` (bools refused), or raise
+    naming ``name``."""
+    value = plain(value)
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise TypeError(f"{owner}(): {name} must be an int, got {value!r}")
     v = int(value.__index__())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 import lrplugins as lrp
@@ -136,6 +137,49 @@ LEAF_ARGS: dict[str, st.SearchStrategy[Args]] = {
 """Valid arguments of every leaf kind: ``(args, kwargs)`` for the kind's build (what users call)."""
 
 
+# --------------------------------------------------------------------------------------------
+# numpy scalars: users pass them (np.int64 from a dataset length, np.float32 from a config array)
+# --------------------------------------------------------------------------------------------
+
+
+@st.composite
+def numpy_version(draw, x: Any) -> Any:
+    """``x`` as a user might pass it: unchanged, or with numbers as numpy scalars, lists of numbers
+    as numpy arrays, recursively. Bools and strings stay as they are."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, int):
+        return draw(st.sampled_from([x, np.int64(x), np.int32(x), np.array(x)]))
+    if isinstance(x, float):
+        return draw(st.sampled_from([x, np.float64(x), np.float32(x), np.array(x, np.float32)]))
+    if isinstance(x, (list, tuple)):
+        items = [draw(numpy_version(e)) for e in x]
+        one_type = {type(e) for e in x} in ({int}, {float})
+        if one_type and draw(st.booleans()):
+            return np.array(x)  # int64 or float64
+        return type(x)(items)
+    if isinstance(x, dict):
+        return {k: draw(numpy_version(e)) for k, e in x.items()}
+    return x
+
+
+def as_meant(x: Any) -> Any:
+    """The plain value a numpy argument stands for (the test's oracle, independent of lrplugins):
+    ``int(x)``, ``float(x)`` for float64, ``float(str(x))`` for float32 and float16."""
+    if isinstance(x, np.ndarray) and x.ndim:
+        return [as_meant(e) for e in x]
+    if isinstance(x, (np.ndarray, np.generic)):
+        x = x[()]
+        if isinstance(x, np.floating) and x.dtype.itemsize < 8:
+            return float(str(x))
+        return x.item()
+    if isinstance(x, (list, tuple)):
+        return type(x)(as_meant(e) for e in x)
+    if isinstance(x, dict):
+        return {k: as_meant(e) for k, e in x.items()}
+    return x
+
+
 def build(kind: str, args: Args) -> lrp.Schedule:
     """The schedule of ``kind`` built the way users build it (``lrp.piecewise``, ``lrp.cosine``)."""
     positional, keywords = args
@@ -143,12 +187,14 @@ def build(kind: str, args: Args) -> lrp.Schedule:
 
 
 def built(kind: str) -> st.SearchStrategy[lrp.Schedule]:
-    return LEAF_ARGS[kind].map(lambda a: build(kind, a))
+    """Schedules of ``kind``, their arguments sometimes given as numpy scalars and arrays."""
+    return LEAF_ARGS[kind].flatmap(numpy_version).map(lambda a: build(kind, a))
 
 
 leaf_kinds = [k for k in REGISTRY if k in LEAF_ARGS]
 leaf_args = st.sampled_from(leaf_kinds).flatmap(lambda k: LEAF_ARGS[k].map(lambda a: (k, a)))
-leaves = leaf_args.map(lambda ka: build(*ka))
+"""``(kind, (args, kwargs))`` with plain Python arguments."""
+leaves = st.one_of(*(built(k) for k in leaf_kinds))
 
 
 def warmup_cosine() -> st.SearchStrategy[lrp.Schedule]:
@@ -172,7 +218,7 @@ def one_cycle_s() -> st.SearchStrategy[lrp.Schedule]:
 
 
 def _scaled(draw: Any, a: lrp.Schedule, b: lrp.Schedule) -> lrp.Schedule:
-    return draw(st.floats(0.0, 10.0)) * a
+    return draw(st.floats(0.0, 10.0).flatmap(numpy_version)) * a
 
 
 def _product(draw: Any, a: lrp.Schedule, b: lrp.Schedule) -> lrp.Schedule:
@@ -180,7 +226,7 @@ def _product(draw: Any, a: lrp.Schedule, b: lrp.Schedule) -> lrp.Schedule:
 
 
 def _sequence(draw: Any, a: lrp.Schedule, b: lrp.Schedule) -> lrp.Schedule:
-    return lrp.sequence([a, b], boundaries=[draw(st.integers(1, 3_000))])
+    return lrp.sequence([a, b], boundaries=draw(numpy_version([draw(st.integers(1, 3_000))])))
 
 
 COMBINE = {"scaled": _scaled, "product": _product, "sequence": _sequence}

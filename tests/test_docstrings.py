@@ -14,6 +14,7 @@ from lrplugins import _schedules
 MODULES = [
     lrplugins,
     lrplugins.spec,
+    lrplugins._validate,
     *(
         importlib.import_module(f"{_schedules.__name__}.{m.name}")
         for m in pkgutil.iter_modules(_schedules.__path__)

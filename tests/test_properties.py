@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -12,8 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import (
+    as_meant,
+    build,
+    leaf_args,
     leaves,
     linear_s,
+    numpy_version,
     one_cycle_s,
     polynomial_s,
     schedules,
@@ -81,6 +86,28 @@ def test_config_round_trip_through_json(s):
     assert back == s and hash(back) == hash(s)
     ts = np.arange(0, 3_000, 7)
     np.testing.assert_array_equal(back.values(ts), s.values(ts))
+
+
+@SETTINGS
+@given(leaf_args, st.data())
+def test_numpy_arguments_build_the_schedule_of_the_plain_values_they_stand_for(kind_args, data):
+    kind, plain = kind_args
+    given_args = data.draw(numpy_version(plain))
+    meant_args = as_meant(given_args)
+    try:
+        meant = build(kind, meant_args)
+    except (TypeError, ValueError) as exc:  # float32 rounding can only break a rule identically
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            build(kind, given_args)
+        return
+    s = build(kind, given_args)
+    assert s == meant and hash(s) == hash(meant) and repr(s) == repr(meant)
+    cfg = s.to_config()
+    assert json.loads(json.dumps(cfg, allow_nan=False)) == meant.to_config()
+    assert lrp.from_config(cfg) == meant
+    ts = np.arange(0, 3_000, 7)
+    np.testing.assert_array_equal(s.values(ts), meant.values(ts))
+    assert [s(int(t)) for t in ts[:50]] == [meant(int(t)) for t in ts[:50]]
 
 
 @SETTINGS

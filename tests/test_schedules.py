@@ -6,6 +6,7 @@ library's own contract (API.md section 1).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -422,6 +423,120 @@ def test_extreme_valid_parameters_give_finite_non_negative_values(s):
         assert math.isfinite(x) and x >= 0.0, (t, x)
     arr = s.values(np.array([t for t in HUGE_STEPS if t < 2**63], dtype=np.int64))
     assert np.all(np.isfinite(arr)) and np.all(arr >= 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# numpy / torch / jax scalars are plain values once inside a schedule
+# --------------------------------------------------------------------------------------------
+
+
+def _same(a: lrp.Schedule, b: lrp.Schedule) -> None:
+    """Equal, same hash, repr and config (JSON-serializable), same values, plain field types."""
+    assert a == b and hash(a) == hash(b) and repr(a) == repr(b)
+    assert json.dumps(a.to_config(), allow_nan=False) == json.dumps(b.to_config(), allow_nan=False)
+    if a.is_bound:
+        steps = [*range(40), 10**6]
+        assert [a(t) for t in steps] == [b(t) for t in steps]
+        assert a.values(steps) == b.values(steps)
+
+    def plain_types(x):
+        if isinstance(x, tuple):
+            return all(plain_types(e) for e in x)
+        return type(x) in (int, float, bool, str, type(None)) or isinstance(x, lrp.Schedule)
+
+    for f in dataclasses.fields(a):
+        assert plain_types(getattr(a, f.name)), (f.name, type(getattr(a, f.name)))
+
+
+NUMPY_CASES = [
+    (lambda: lrp.cosine(total_steps=np.int64(10)), lambda: lrp.cosine(total_steps=10)),
+    (lambda: lrp.constant(warmup_steps=np.int64(5)), lambda: lrp.constant(warmup_steps=5)),
+    (lambda: lrp.multistep([np.int64(3)]), lambda: lrp.multistep([3])),
+    (lambda: lrp.multistep(np.array([3, 6]), gamma=np.float64(0.5)), lambda: lrp.multistep([3, 6], 0.5)),
+    (lambda: lrp.cosine(total_steps=10, final=np.float32(0.1)), lambda: lrp.cosine(total_steps=10, final=0.1)),
+    (lambda: lrp.cosine(total_steps=np.array(10), final=np.array(0.1, dtype=np.float32)),
+     lambda: lrp.cosine(total_steps=10, final=0.1)),
+    (lambda: lrp.linear(total_steps=10, final=np.float16(0.1)), lambda: lrp.linear(total_steps=10, final=0.1)),
+    (lambda: lrp.linear(total_steps=10, final=np.float64(0.1)), lambda: lrp.linear(total_steps=10, final=0.1)),
+    (lambda: lrp.wsd(total_steps=np.uint32(100), decay_steps=np.int32(20), decay_shape=np.str_("cosine")),
+     lambda: lrp.wsd(total_steps=100, decay_steps=20, decay_shape="cosine")),
+    (lambda: lrp.piecewise(np.array([10, 20]), np.array([1.0, 0.5, 0.1], dtype=np.float32)),
+     lambda: lrp.piecewise([10, 20], [1.0, 0.5, 0.1])),
+    (lambda: lrp.interpolate([(np.int64(0), np.float32(1.0)), (np.int64(10), np.float32(0.3))]),
+     lambda: lrp.interpolate([(0, 1.0), (10, 0.3)])),
+    (lambda: lrp.exponential(np.float32(0.9), every=np.int64(2), staircase=np.bool_(True)),
+     lambda: lrp.exponential(0.9, every=2, staircase=True)),
+    (lambda: lrp.one_cycle(total_steps=np.int64(100), pct_start=np.float32(0.25)),
+     lambda: lrp.one_cycle(total_steps=100, pct_start=0.25)),
+    (lambda: np.float32(0.3) * lrp.linear(total_steps=4), lambda: 0.3 * lrp.linear(total_steps=4)),
+    (lambda: lrp.linear(total_steps=4) * np.float32(0.3), lambda: 0.3 * lrp.linear(total_steps=4)),
+    (lambda: lrp.sequence([lrp.constant(), lrp.linear()], boundaries=np.array([2]), total_steps=np.int64(6)),
+     lambda: lrp.sequence([lrp.constant(), lrp.linear()], boundaries=[2], total_steps=6)),
+    (lambda: lrp.cosine(warmup_steps=np.int64(3)).bind(total_steps=np.int64(10), steps_per_epoch=np.int32(2)),
+     lambda: lrp.cosine(warmup_steps=3).bind(total_steps=10, steps_per_epoch=2)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("given", "meant"), NUMPY_CASES)
+def test_numpy_scalars_and_arrays_give_the_same_schedule_as_plain_values(given, meant):
+    _same(given(), meant())
+
+
+def test_a_float32_argument_means_its_shortest_decimal():
+    s = lrp.cosine(total_steps=10, final=np.float32(0.1))
+    assert s.final == 0.1 and type(s.final) is float and s(10) == 0.1
+    # float64 scalars convert exactly, even where float32 would have rounded
+    assert lrp.cosine(final=np.float64(0.1 + 1e-17)).final == 0.1 + 1e-17
+    assert lrp.cosine(final=np.float32(1 / 3)).final == 0.33333334
+    assert lrp.cosine(final=np.float16(1 / 3)).final == 0.3333
+
+
+@pytest.mark.parametrize("true", [True, np.bool_(True), np.array(True)], ids=["bool", "np.bool_", "0-d"])
+def test_bools_are_refused_whatever_their_type(true):
+    with pytest.raises(TypeError, match=r"cosine\(\): final must be a number, got True$"):
+        lrp.cosine(final=true)
+    with pytest.raises(TypeError, match=r"cosine\(\): warmup_steps must be an int, got True$"):
+        lrp.cosine(warmup_steps=true)
+    with pytest.raises(TypeError, match=r"multistep\(\): milestones\[0\] must be an int, got True$"):
+        lrp.multistep([true])
+    with pytest.raises(TypeError, match=r"Plateau\(\): factor must be a number, got True$"):
+        lrp.Plateau(factor=true)
+
+
+def test_torch_scalars_are_plain_values():
+    torch = require("torch")
+    _same(
+        lrp.cosine(total_steps=torch.tensor(10), warmup_steps=torch.tensor(2), final=torch.tensor(0.1)),
+        lrp.cosine(total_steps=10, warmup_steps=2, final=0.1),
+    )
+    _same(lrp.multistep(torch.tensor([3, 6]), gamma=torch.tensor(0.5, dtype=torch.float64)),
+          lrp.multistep([3, 6], gamma=0.5))  # fmt: skip
+    assert lrp.linear(final=torch.tensor(0.1, dtype=torch.bfloat16)).final == 0.1
+    assert lrp.linear(final=torch.tensor(0.1, dtype=torch.float16)).final == 0.1
+    with pytest.raises(TypeError, match=r"final must be a number, got True$"):
+        lrp.cosine(final=torch.tensor(True))
+
+
+def test_jax_scalars_are_plain_values():
+    jnp = require("jax.numpy")
+    _same(
+        lrp.cosine(total_steps=jnp.int32(10), warmup_steps=jnp.array(2), final=jnp.float32(0.1)),
+        lrp.cosine(total_steps=10, warmup_steps=2, final=0.1),
+    )
+    _same(lrp.piecewise(jnp.array([3, 6]), jnp.array([1.0, 0.5, 0.25])),
+          lrp.piecewise([3, 6], [1.0, 0.5, 0.25]))  # fmt: skip
+    assert lrp.linear(final=jnp.bfloat16(0.1)).final == 0.1
+
+
+def test_plateau_arguments_are_plain_values():
+    given = lrp.Plateau(factor=np.float32(0.5), patience=np.int64(2), threshold=np.float32(1e-3),
+                        cooldown=np.int32(1), min_scale=np.float16(0.01), eps=np.float64(1e-9))  # fmt: skip
+    meant = lrp.Plateau(factor=0.5, patience=2, threshold=1e-3, cooldown=1, min_scale=0.01, eps=1e-9)
+    assert given.to_config() == meant.to_config()
+    assert all(type(x) in (int, float, str) for x in given.to_config().values())
+    json.dumps(given.to_config(), allow_nan=False)
+    stream = [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5]
+    assert [given.update(x) for x in stream] == [meant.update(x) for x in stream]
 
 
 # --------------------------------------------------------------------------------------------

@@ -123,6 +123,9 @@ class Schedule:
     """
 
     kind: ClassVar[str] = "schedule"
+    # numpy defers to us: `np.float32(0.5) * s` calls s.__rmul__ with the numpy scalar itself
+    # (instead of a Python float of its float32 value), so it is normalized like any argument
+    __array_ufunc__: ClassVar[None] = None
     _aliases: ClassVar[dict[str, str]] = {}  # field name -> public argument name, if they differ
     _children: ClassVar[str | None] = None  # the field holding nested schedules, for from_config
     _has_config: ClassVar[bool] = True
@@ -131,6 +134,13 @@ class Schedule:
 
     # -- construction -------------------------------------------------------------------------
     def __post_init__(self) -> None:
+        # numpy/torch/jax scalars -> int/float/bool, lists -> tuples (see _validate.plain), so that
+        # equality, hash, configs and values never depend on the type of scalar passed
+        for f in signature_fields(type(self)):
+            value = getattr(self, f.name)
+            normal = v.plain(value)
+            if normal is not value:
+                object.__setattr__(self, f.name, normal)
         self._check()
         for name, value in self._canonical_fields().items():
             object.__setattr__(self, name, value)

@@ -65,10 +65,6 @@ class sequence(Schedule):
                 f"({len(parts)} schedules), got {len(bs)} boundaries"
             )
 
-    def _canonical_fields(self) -> dict[str, Any]:
-        """Schedules and boundaries as tuples."""
-        return {"schedules": tuple(self.schedules), "boundaries": tuple(self.boundaries)}
-
     def _resolve(self) -> Any:
         dur = ctx(self)
         bs = [dur.steps(f"boundaries[{i}]", b) for i, b in enumerate(self.boundaries)]

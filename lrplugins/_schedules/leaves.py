@@ -417,10 +417,6 @@ class multistep(Schedule):
             v.duration(self.kind, f"milestones[{i}]", m)
         v.real(self.kind, "gamma", self.gamma, lo=0.0)
 
-    def _canonical_fields(self) -> dict[str, Any]:
-        """Milestones as a tuple."""
-        return {"milestones": tuple(self.milestones)}
-
     def _resolve(self) -> Any:
         dur = ctx(self)
         ms = [dur.steps(f"milestones[{i}]", m) for i, m in enumerate(self.milestones)]
@@ -482,8 +478,8 @@ class PiecewiseConstant(Schedule):
             )
 
     def _canonical_fields(self) -> dict[str, Any]:
-        """Boundaries as a tuple, values as a tuple of floats."""
-        return {"boundaries": tuple(self.boundaries), "levels": tuple(map(float, self.levels))}
+        """Values as floats (``[1, 0.1]`` and ``[1.0, 0.1]`` give the same config)."""
+        return {"levels": tuple(map(float, self.levels))}
 
     def _resolve(self) -> Any:
         dur = ctx(self)
@@ -520,7 +516,10 @@ def piecewise(
     [1.0, 1.0, 0.5, 0.5, 0.1]
     """
     return PiecewiseConstant(
-        tuple(boundaries), tuple(values), total_steps=total_steps, steps_per_epoch=steps_per_epoch
+        boundaries,  # type: ignore[arg-type] # any sequence: normalized to a tuple at construction
+        values,  # type: ignore[arg-type]
+        total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch,
     )
 
 
@@ -915,7 +914,7 @@ class interpolate(Schedule):
         v.choice(self.kind, "shape", self.shape, _INTERP_SHAPES)
 
     def _canonical_fields(self) -> dict[str, Any]:
-        """Knots as a tuple of ``(step, float multiplier)`` pairs."""
+        """Knot multipliers as floats (``(0, 1)`` and ``(0, 1.0)`` give the same config)."""
         return {"knots": tuple((step, float(m)) for step, m in self.knots)}
 
     def _resolve(self) -> Any:
