@@ -263,7 +263,8 @@ def test_update_uses_the_recorded_lr(tmp_path: Path) -> None:
 
 
 def test_group_added_during_training_follows_the_schedule(tmp_path: Path) -> None:
-    """A group added mid-run (as BaseFinetuning does) gets its own lr as base, from then on."""
+    """A group added mid-run (as BaseFinetuning does) gets its own lr as base and its own clock:
+    its step 0 is its first update, and it is bound with the 16 updates that remain."""
 
     class Unfreeze(pl.Callback):
         def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
@@ -279,7 +280,9 @@ def test_group_added_during_training_follows_the_schedule(tmp_path: Path) -> Non
     expected = COSINE.bind(total_steps=24)
     assert [len(lrs) for lrs in trace] == [1] * 8 + [2] * 16
     assert_close([lrs[0] for lrs in trace], [0.1 * expected(k) for k in range(24)])
-    assert_close([lrs[1] for lrs in trace[8:]], [0.5 * expected(k) for k in range(8, 24)])
+    late = COSINE.bind(total_steps=16)  # its own warmup, over 10% of the rest of the run
+    assert_close([lrs[1] for lrs in trace[8:]], [0.5 * late(k - 8) for k in range(8, 24)])
+    assert trace[8][1] == 0.0 and trace[10][1] == 0.5  # warmup from 0 over 2 updates
     assert float(model.trainer.callback_metrics["lr/pg1"]) == trace[-1][1]
 
 

@@ -1,17 +1,21 @@
-"""The run-state engine: everything a training run knows about its learning rate, kept once.
+"""The run-state engine: everything a training run knows about its hyperparameters, kept once.
 
 Every adapter (``lrplugins.torch``, Lightning, Keras, Hugging Face) holds one :class:`RunState` and
-only wires its framework to it: it reports the update index, the run length and the metrics, and
-writes back the values the run state computes. The policies live here, once:
+only wires its framework to it: it reports the update index, the run length, the parameter groups
+and the metrics, and writes back the values the run state computes. The policies live here, once:
 
-* the constructor surface: ``schedule`` and ``plateau`` as objects or config dicts, ``monitor``
-  paired with ``plateau``, ``strict`` and ``horizon`` checked with one set of messages;
-* binding an unbound schedule from the run, and what a resume does when the run length changed
+* the constructor surface: ``schedule`` (and ``momentum``, ``weight_decay``) and ``plateau`` as
+  objects or config dicts, a schedule per parameter group, ``monitor`` paired with ``plateau``,
+  ``strict`` and ``horizon``, checked with one set of messages;
+* binding an unbound schedule from the run (a group that joins later is bound with the run length
+  that remains, on its own clock), and what a resume does when the run length changed
   (``horizon="stretch"``: the rest of the schedule is stretched to the new total, continuous at the
   resume step; ``horizon="rebind"``: the schedule is bound again from the new total);
 * the plateau and the "which metric, and is it missing" rule (``strict``), NaN never reaching the LR;
-* events recorded during the run (a runtime :meth:`RunState.cooldown`), replayed on resume;
-* per-group base values, and the one checkpoint format (:data:`FORMAT`), built and checked here.
+* events recorded during the run (a runtime :meth:`RunState.cooldown`, a horizon change), replayed
+  on resume;
+* the parameter groups (base values, names, the update each one joined at), and the one
+  checkpoint format (:data:`FORMAT`), built and checked here.
 
 Standard library only.
 
@@ -32,31 +36,38 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Union
 
 from ._plateau import Plateau
 from ._schedules import Schedule, UnboundScheduleError, from_config
 
-__all__ = ["FORMAT", "HORIZONS", "MissingMetricError", "RunState"]
+__all__ = ["FORMAT", "HORIZONS", "HYPERPARAMETERS", "MissingMetricError", "RunState"]
 
 FORMAT = "lrplugins.run/1"
 """The format tag of every state dict :meth:`RunState.state_dict` writes (all adapters)."""
 
 HORIZONS = ("stretch", "rebind")
+HYPERPARAMETERS = ("lr", "momentum", "weight_decay")
+"""What a run schedules: the LR (``schedule=``), ``momentum=`` and ``weight_decay=``."""
+
+GroupKey = Union[str, int]  # noqa: UP007 - a runtime alias, usable on Python 3.10
+"""A parameter group's ``"name"``, its index, or ``"*"`` for every group no other key names."""
+
 _STATE_KEYS = frozenset(
     {
         "format",
         "schedule",
-        "bound",
+        "momentum",
+        "weight_decay",
         "total_steps",
         "steps_per_epoch",
         "plateau",
         "events",
-        "base_lrs",
+        "groups",
         "adapter",
     }
 )
-_COOLDOWN_SHAPES = ("linear", "cosine", "1-sqrt")
+_SPEC_ARGS = {"lr": "schedule", "momentum": "momentum", "weight_decay": "weight_decay"}
 
 
 class MissingMetricError(KeyError, RuntimeError):
@@ -70,40 +81,95 @@ class MissingMetricError(KeyError, RuntimeError):
         return str(self.args[0]) if self.args else ""
 
 
-def _config_or_none(schedule: Schedule | None) -> dict[str, Any] | None:
-    """The schedule's config, ``None`` for ``custom(fn)`` (no config) or no schedule."""
-    if schedule is None:
+def _schedule(owner: str, name: str, value: Any) -> Schedule:
+    if isinstance(value, dict):
+        value = from_config(value)
+    if not isinstance(value, Schedule):
+        hint = ""
+        if name in ("momentum", "weight_decay") and isinstance(value, (int, float)):
+            hint = (
+                f"; configure {name} on the optimizer and pass a schedule here (a multiplier of "
+                "the configured value)"
+            )
+        raise TypeError(
+            f"{owner}(): {name} must be an lrplugins schedule or its config dict{hint}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _spec(owner: str, name: str, value: Any, per_group: bool) -> dict[GroupKey, Schedule]:
+    """A schedule, its config, or a dict from group keys to either, as ``{key: schedule}``."""
+    if isinstance(value, Mapping) and "kind" not in value:
+        if not per_group:
+            raise TypeError(
+                f"{owner}(): {name} must be one schedule here (this optimizer has one "
+                f"{'learning rate' if name == 'schedule' else name}), got a dict of "
+                f"{len(value)} group schedule(s): {sorted(map(str, value))}"
+            )
+        if not value:
+            raise ValueError(f"{owner}(): {name} is an empty dict; give at least one group key")
+        out: dict[GroupKey, Schedule] = {}
+        for key, s in value.items():
+            if isinstance(key, bool) or not isinstance(key, (str, int)) or key == "":
+                raise TypeError(
+                    f"{owner}(): {name} keys must be group names (str), indices (int) or '*', "
+                    f"got {key!r}"
+                )
+            out[key] = _schedule(owner, f"{name}[{key!r}]", s)
+        return out
+    return {"*": _schedule(owner, name, value)}
+
+
+def _spec_config(spec: dict[GroupKey, Schedule] | None) -> Any:
+    """JSON form of a spec: one config, or ``{"groups": [[key, config], ...]}``; None if custom."""
+    if spec is None:
         return None
     try:
-        return schedule.to_config()
-    except TypeError:
+        if list(spec) == ["*"]:
+            return spec["*"].to_config()
+        return {"groups": [[k, s.to_config()] for k, s in spec.items()]}
+    except TypeError:  # custom(fn) somewhere: no config, the live spec is kept on load
         return None
+
+
+def _spec_from_config(config: Any) -> dict[GroupKey, Schedule]:
+    if "groups" in config and "kind" not in config:
+        return {k: from_config(c) for k, c in config["groups"]}
+    return {"*": from_config(config)}
 
 
 class RunState:
-    """The state of one training run's learning rate: schedule, plateau, events, base LRs.
+    """The state of one training run's hyperparameters: schedules, plateau, events, groups.
 
-    The LR of parameter group ``g`` of optimizer ``k`` at update ``u`` (the number of updates
-    already taken, 0 for the first) is ``base_lrs[k][g] * multiplier(u)``, with
-    ``multiplier(u) = active(u) * plateau.scale``; ``active`` is the bound schedule with the
-    run's recorded events applied (a :meth:`cooldown` bakes the plateau scale in force into the
-    schedule, so the plateau stops scaling from then on).
+    The LR of parameter group ``g`` at update ``u`` (the number of updates already taken, 0 for
+    the first) is ``base_lr[g] * s_g(u - join[g]) * plateau.scale``, where ``s_g`` is the group's
+    schedule (bound, with the run's recorded events applied) and ``join[g]`` the update the group
+    first took part in (0 for the groups present at train start). ``momentum`` and
+    ``weight_decay`` schedules multiply the configured values the same way, without the plateau.
+    A :meth:`cooldown` bakes the plateau scale in force into the LR schedules, so the plateau stops
+    scaling from then on.
 
     Args:
         owner: the name used in messages (e.g. ``"LRSchedulerCallback"``).
-        schedule: a schedule or its ``to_config()`` dict (a multiplier of each group's base LR);
-            ``None`` only with ``schedule_optional=True`` (the Keras callback takes the optimizer's).
+        schedule: a schedule or its ``to_config()`` dict (a multiplier of each group's base LR),
+            or a dict from group keys (a group's ``"name"``, its index, ``"*"`` for the rest) to
+            schedules; ``None`` only with ``schedule_optional=True``.
         plateau: an optional :class:`lrplugins.Plateau` or its config dict; needs ``monitor``.
         monitor: the metric fed to ``plateau``; needs ``plateau``.
+        momentum: optional schedule(s) multiplying each group's configured momentum (SGD/RMSprop
+            ``momentum``, the Adam family's ``betas[0]``), like ``schedule``.
+        weight_decay: optional schedule(s) multiplying each group's configured ``weight_decay``.
         strict: when an evaluation that should hold ``monitor`` does not, raise (``True``) or warn
             once and skip it (``False``).
         horizon: what a resume does when the run length differs from the checkpoint's:
             ``"stretch"`` (the rest of the schedule is stretched or squeezed to the new total,
             continuous at the resume step) or ``"rebind"`` (bound again from the new total).
         example_metric: the metric name used in the message for ``plateau`` without ``monitor``.
-        schedule_optional: accept ``schedule=None``.
+        schedule_optional: accept ``schedule=None`` (the Keras callback takes the optimizer's).
         monitor_required: a plateau needs a monitor (``False`` for the plain torch scheduler, whose
             caller feeds the plateau with ``observe(value)``).
+        per_group: accept dicts of group schedules (``False``: one LR per optimizer, Keras).
 
     Raises:
         TypeError / ValueError: a bad argument, named with its value.
@@ -112,24 +178,27 @@ class RunState:
     def __init__(
         self,
         owner: str,
-        schedule: Schedule | dict[str, Any] | None,
+        schedule: Any,
         plateau: Plateau | dict[str, Any] | None = None,
         monitor: str | None = None,
         *,
+        momentum: Any = None,
+        weight_decay: Any = None,
         strict: bool = True,
         horizon: str = "stretch",
         example_metric: str = "val_loss",
         schedule_optional: bool = False,
         monitor_required: bool = True,
+        per_group: bool = True,
     ) -> None:
         self.owner = owner
-        if isinstance(schedule, dict):
-            schedule = from_config(schedule)
-        if not (isinstance(schedule, Schedule) or (schedule is None and schedule_optional)):
-            raise TypeError(
-                f"{owner}(): schedule must be an lrplugins schedule or its config dict, "
-                f"got {schedule!r}"
-            )
+        self._per_group = per_group
+        self._specs: dict[str, dict[GroupKey, Schedule]] = {}
+        if schedule is not None or not schedule_optional:
+            self._specs["lr"] = _spec(owner, "schedule", schedule, per_group)
+        for name, value in (("momentum", momentum), ("weight_decay", weight_decay)):
+            if value is not None:
+                self._specs[name] = _spec(owner, name, value, per_group)
         if isinstance(plateau, dict):
             plateau = Plateau.from_config(plateau)
         if plateau is not None and not isinstance(plateau, Plateau):
@@ -159,46 +228,83 @@ class RunState:
                 f"{owner}(): horizon must be one of {', '.join(map(repr, HORIZONS))}, "
                 f"got {horizon!r}"
             )
-        self.schedule: Schedule | None = schedule
         self.plateau: Plateau | None = plateau
         self.monitor: str | None = monitor
         self.strict = strict
         self.horizon = horizon
         self._fresh_plateau = None if plateau is None else plateau.state_dict()
         self.on_change: Callable[[], None] | None = None
+        self._loaded: dict[str, Any] | None = None
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
         self.step = 0  # the index of the next update, as last reported by the adapter
-        self.total_steps: int | None = None
+        self.total_steps: int | None = None  # the run length the schedules were first bound with
         self.steps_per_epoch: int | None = None
-        self.bound: Schedule | None = None  # bound from the run, before events
         self.events: list[dict[str, Any]] = []
-        self.base_lrs: dict[int, list[float]] = {}
-        self.adapter_state: dict[str, Any] = {}
-        self._active: Schedule | None = None
-        self._baked = False  # a cooldown baked the plateau scale into the schedule
+        self.groups: dict[int, list[dict[str, Any]]] = {}  # optimizer key -> its groups
+        self._bound = False
+        self._baked = False  # a cooldown baked the plateau scale into the LR schedules
+        self._built: dict[tuple[str, GroupKey, int, int | None], Schedule] = {}
+        self._uniform: dict[int, bool] = {}  # optimizer key -> all groups on the "*" clock 0
         self._cache = (-1, 0.0)
-        self._loaded: dict[str, Any] | None = None
         self._warned_missing = False
 
     def start_fresh(self) -> None:
         """Forget the runtime state of a previous run (a new ``fit``/``train``, not a resume)."""
-        pending = self._loaded
         self._reset_runtime()
-        self._loaded = pending
-        if self.plateau is not None and self._fresh_plateau is not None and pending is None:
+        if self.plateau is not None and self._fresh_plateau is not None and self._loaded is None:
             self.plateau.load_state_dict(self._fresh_plateau)
 
-    # -- the schedule -----------------------------------------------------------------------------
+    # -- schedules --------------------------------------------------------------------------------
+    @property
+    def schedule(self) -> Schedule | dict[GroupKey, Schedule] | None:
+        """The LR schedule as configured (a dict for per-group schedules; the checkpoint's after a
+        resume)."""
+        spec = self._specs.get("lr")
+        if spec is None:
+            return None
+        return spec["*"] if list(spec) == ["*"] else dict(spec)
+
+    @schedule.setter
+    def schedule(self, value: Any) -> None:
+        self._specs["lr"] = _spec(self.owner, "schedule", value, self._per_group)
+        self._built.clear()
+        self._cache = (-1, 0.0)
+
+    def spec(self, hyper: str) -> dict[GroupKey, Schedule] | None:
+        """The schedules of ``hyper`` (``"lr"``, ``"momentum"``, ``"weight_decay"``) by group key."""
+        return self._specs.get(hyper)
+
+    @property
+    def scheduled(self) -> tuple[str, ...]:
+        """The hyperparameters this run schedules, ``"lr"`` first."""
+        return tuple(h for h in HYPERPARAMETERS if h in self._specs)
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether :meth:`bind` has run, so values can be computed."""
+        return self._bound
+
+    @property
+    def current_total(self) -> int | None:
+        """The run length in force: the last horizon change's, or the one first bound with."""
+        for event in reversed(self.events):
+            if event["kind"] == "stretch":
+                return int(event["total_steps"])
+        return self.total_steps
+
     @property
     def active(self) -> Schedule | None:
-        """The schedule in force: the bound schedule with the recorded events applied."""
-        return self._active
+        """The LR schedule in force for the groups present from the start (key ``"*"``)."""
+        spec = self._specs.get("lr")
+        if not self._bound or spec is None or "*" not in spec:
+            return None
+        return self._build("lr", "*", 0, None)
 
     @property
     def scale(self) -> float:
-        """The factor applied on top of :attr:`active` (the plateau scale until a cooldown)."""
+        """The factor applied on top of the LR schedules (the plateau scale until a cooldown)."""
         if self.plateau is None or self._baked:
             return 1.0
         return self.plateau.scale
@@ -210,116 +316,147 @@ class RunState:
         *,
         step: int = 0,
         hint: str = "",
-    ) -> Schedule:
-        """Bind the schedule from the run and return the schedule in force.
+    ) -> Schedule | None:
+        """Bind the schedules from the run; return the LR schedule in force (:attr:`active`).
 
         ``total_steps`` / ``steps_per_epoch`` are what the trainer knows (``None``: unknown); a
-        value the schedule already has wins. ``step`` is the update the run (re)starts at. After a
-        :meth:`load_state_dict`, the checkpoint's schedule is used, and a different
-        ``total_steps`` is handled as ``horizon`` says (one warning naming both totals).
+        value a schedule already has wins. ``step`` is the update the run (re)starts at. After a
+        :meth:`load_state_dict` (or when binding again once the run has started), the run length
+        the schedules were bound with is kept, and a different ``total_steps`` is handled as
+        ``horizon`` says, with one warning naming both totals.
 
         Raises:
-            UnboundScheduleError: the schedule still misses something; ``hint`` is appended.
+            UnboundScheduleError: a schedule still misses something; ``hint`` is appended.
             ValueError: resuming with a total the run has already passed.
         """
-        loaded, self._loaded = self._loaded, None
-        schedule = self.schedule
-        if schedule is None:
+        if "lr" not in self._specs:
             raise RuntimeError(f"{self.owner}: no schedule to bind")
-        previous: Schedule | None = self.bound if step > 0 else None
-        previous_total = self.total_steps
-        events = self.events if step > 0 else []
+        loaded, self._loaded = self._loaded, None
         if loaded is not None:
-            if loaded["schedule"] is not None:
-                saved = from_config(loaded["schedule"])
-                if saved != schedule and saved != schedule.bind(
-                    total_steps=getattr(saved, "total_steps", None) or loaded["total_steps"],
-                    steps_per_epoch=getattr(saved, "steps_per_epoch", None)
-                    or loaded["steps_per_epoch"],
-                ):
-                    warnings.warn(
-                        f"{self.owner}: the checkpoint was saved with schedule {saved!r}, this run "
-                        f"was given {schedule!r}; the checkpoint's schedule is used (as torch "
-                        "schedulers restore their arguments). Start a fresh run to change it.",
-                        stacklevel=3,
+            self._take_over(loaded)
+            previous_total = self.current_total
+        elif step > 0 and self._bound:
+            previous_total = self.current_total
+        else:
+            self.total_steps, self.steps_per_epoch = total_steps, steps_per_epoch
+            self.events = []
+            previous_total = None
+        for hyper, spec in self._specs.items():
+            for key, s in spec.items():
+                bound = s.bind(total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch)
+                if not bound.is_bound:
+                    name = _SPEC_ARGS[hyper] + ("" if key == "*" else f"[{key!r}]")
+                    raise UnboundScheduleError(
+                        f"{self.owner}: cannot bind {name}={s!r}: missing "
+                        f"{'; '.join(bound.missing)}." + (f" {hint}" if hint else "")
                     )
-                self.schedule = schedule = saved
-            previous = None if loaded["bound"] is None else from_config(loaded["bound"])
-            previous_total = loaded["total_steps"]
-            events = loaded["events"]
-        bound = schedule.bind(total_steps=total_steps, steps_per_epoch=steps_per_epoch)
-        if not bound.is_bound:
-            raise UnboundScheduleError(
-                f"{self.owner}: cannot bind {schedule!r}: missing {'; '.join(bound.missing)}."
-                + (f" {hint}" if hint else "")
-            )
-        if previous is not None:
-            changed = (
-                bound != previous
-                and previous_total is not None
-                and total_steps is not None
-                and previous_total != total_steps
-            )
-            bound = (
-                self._new_horizon(previous, bound, previous_total, total_steps, step)  # type: ignore[arg-type]
-                if changed
-                else previous
-            )
-        self.total_steps = total_steps if total_steps is not None else previous_total
-        self.steps_per_epoch = steps_per_epoch
-        self.bound = bound
-        events, self.events = list(events), []
-        self._baked = False
-        self._set_active(bound)
-        for event in events:
-            self._replay(event)
-        return self._active  # type: ignore[return-value]
+        self._bound = True
+        self._built.clear()
+        self._cache = (-1, 0.0)
+        if previous_total is not None and total_steps is not None and total_steps != previous_total:
+            self._new_horizon(previous_total, total_steps, step)
+        for records in self.groups.values():  # build now: a bad event fails here, not later
+            for r in records:
+                for hyper in self.scheduled:
+                    self._of(hyper, r)
+        return self.active
 
-    def _new_horizon(
-        self, saved: Schedule, rebound: Schedule, old: int, new: int, step: int
-    ) -> Schedule:
+    def _take_over(self, loaded: dict[str, Any]) -> None:
+        """Take the checkpoint's schedules (warning when they differ), run length and events."""
+        for hyper in HYPERPARAMETERS:
+            config = loaded[_SPEC_ARGS[hyper]]
+            live = self._specs.get(hyper)
+            if config is None:
+                if live is not None and _spec_config(live) is not None:
+                    warnings.warn(
+                        f"{self.owner}: the checkpoint has no {_SPEC_ARGS[hyper]} schedule, this "
+                        f"run has {_spec_config(live)}; this run's is used.",
+                        stacklevel=4,
+                    )
+                continue
+            saved = _spec_from_config(config)
+            if live is not None and not _same_spec(saved, live, loaded):
+                warnings.warn(
+                    f"{self.owner}: the checkpoint was saved with {_SPEC_ARGS[hyper]} "
+                    f"{_show(saved)}, this run was given {_show(live)}; the checkpoint's is "
+                    "used (as torch schedulers restore their arguments). Start a fresh run to "
+                    "change it.",
+                    stacklevel=4,
+                )
+            self._specs[hyper] = saved
+        self.total_steps = loaded["total_steps"]
+        self.steps_per_epoch = loaded["steps_per_epoch"]
+        self.events = [dict(e) for e in loaded["events"]]
+        self._baked = any(e["kind"] == "cooldown" for e in self.events)
+
+    def _new_horizon(self, old: int, new: int, step: int) -> None:
         if new <= step:
             raise ValueError(
                 f"{self.owner}: the run resumes at update {step} but now has total_steps={new} "
-                f"(the checkpoint was bound with total_steps={old}): the new total is already "
+                f"(the schedules were bound for total_steps={old}): the new total is already "
                 "passed. Raise max_steps / epochs, or start a fresh run."
             )
+        depends = any(
+            s.bind(total_steps=old, steps_per_epoch=self.steps_per_epoch)
+            != s.bind(total_steps=new, steps_per_epoch=self.steps_per_epoch)
+            for spec in self._specs.values()
+            for s in spec.values()
+        )
+        if not depends:
+            return  # every schedule has its own length: nothing to change
         if self.horizon == "rebind":
             warnings.warn(
                 f"{self.owner}: the run length changed from {old} to {new} updates; "
-                f"horizon='rebind' binds the schedule again for {new} updates (the LR "
-                f"may jump at update {step}).",
+                f"horizon='rebind' binds the schedules again for {new} updates (the LR may jump "
+                f"at update {step}).",
                 stacklevel=4,
             )
-            return rebound
-        try:
-            stretched = saved.stretch(at=step, total_steps=new)
-        except ValueError as exc:
-            if step >= saved.phases()[-1].start:
-                return saved  # already in its last phase: nothing left to stretch
-            raise ValueError(
-                f"{self.owner}: the run length changed from {old} to {new} updates, and the rest "
-                f"of the schedule cannot be stretched from update {step} ({exc}). Pass "
-                "horizon='rebind' to bind it again from the new total."
-            ) from None
-        warnings.warn(
-            f"{self.owner}: the run length changed from {old} to {new} updates; the rest of the "
-            f"schedule is {'stretched' if new > old else 'squeezed'} "
-            f"from update {step} to end at update {new} (horizon='stretch'; "
-            "horizon='rebind' binds it again instead).",
-            stacklevel=4,
-        )
-        return stretched
-
-    def _set_active(self, schedule: Schedule) -> None:
-        self._active = schedule
+            self.total_steps = new
+            self.events = [e for e in self.events if e["kind"] != "stretch"]
+        else:
+            event = {"kind": "stretch", "at": int(step), "total_steps": int(new)}
+            self._check_event(event)
+            self.events.append(event)
+            warnings.warn(
+                f"{self.owner}: the run length changed from {old} to {new} updates; the rest of "
+                f"the schedule is {'stretched' if new > old else 'squeezed'} from update {step} "
+                f"to end at update {new} (horizon='stretch'; horizon='rebind' binds it again "
+                "instead).",
+                stacklevel=4,
+            )
+        self._built.clear()
         self._cache = (-1, 0.0)
 
+    def _build(self, hyper: str, key: GroupKey, join: int, total: int | None) -> Schedule:
+        """The schedule in force for a group with ``key`` that joined at update ``join``."""
+        memo = (hyper, key, join, total)
+        built = self._built.get(memo)
+        if built is not None:
+            return built
+        length = self.total_steps if join == 0 or total is None else max(total - join, 1)
+        s = self._specs[hyper][key].bind(total_steps=length, steps_per_epoch=self.steps_per_epoch)
+        cooled = False
+        for event in self.events:
+            at = event["at"] - join
+            if event["kind"] == "stretch":
+                if at >= 0 and not (hyper == "lr" and cooled):
+                    s = _stretch(s, at, event["total_steps"] - join)
+            elif hyper == "lr":  # a cooldown, from the LR in force
+                base = s if event["scale"] == 1.0 else s * event["scale"]
+                steps = event["steps"] + min(at, 0)  # a group that joined during it: the rest
+                s = base.cooldown(
+                    at=max(at, 0), steps=max(steps, 1), shape=event["shape"], final=event["final"]
+                )
+                cooled = True
+        self._built[memo] = s
+        return s
+
+    # -- values -----------------------------------------------------------------------------------
     def multiplier(self, step: int) -> float:
-        """``active(step) * scale``: the multiplier of every base LR at update ``step``."""
+        """``active(step) * scale``: the LR multiplier of the groups present from the start."""
         cached, value = self._cache
         if step != cached:
-            active = self._active
+            active = self.active
             if active is None:
                 raise UnboundScheduleError(
                     f"{self.owner}: the schedule is not bound yet (it is bound when training "
@@ -331,38 +468,120 @@ class RunState:
             return value
         return value * self.plateau.scale
 
-    # -- base LRs ---------------------------------------------------------------------------------
-    def take_base_lrs(self, key: int, current: list[float]) -> list[float]:
-        """The base LRs of optimizer ``key``: the checkpoint's when resuming, else ``current``."""
-        saved = self.base_lrs.get(key)
+    def take_groups(
+        self, key: int, groups: list[dict[str, Any]], *, base_lrs: list[float] | None = None
+    ) -> list[dict[str, Any]]:
+        """Register optimizer ``key``'s parameter groups (the checkpoint's, when resuming).
+
+        Each group's base values are its configured ``lr`` (or ``base_lrs``), momentum
+        (``momentum`` or ``betas[0]``) and ``weight_decay``, for what this run schedules. A group
+        no schedule key matches, or a hyperparameter the optimizer lacks, is refused.
+        """
+        saved = self.groups.get(key)
         if saved is not None:
-            if len(saved) != len(current):
+            if len(saved) != len(groups):
                 raise ValueError(
-                    f"{self.owner}: the checkpoint has base LRs for {len(saved)} parameter "
-                    f"group(s) of optimizer {key}, but it now has {len(current)}; got "
-                    f"base_lrs={saved}"
+                    f"{self.owner}: the checkpoint has {len(saved)} parameter group(s) for "
+                    f"optimizer {key}, but it now has {len(groups)}; got base_lrs="
+                    f"{[g['base']['lr'] for g in saved]}"
                 )
             return saved
-        self.base_lrs[key] = [float(x) for x in current]
-        return self.base_lrs[key]
+        bases = base_lrs if base_lrs is not None else [float(g["lr"]) for g in groups]
+        records = [self._record(key, i, g, bases[i], 0) for i, g in enumerate(groups)]
+        self._check_hyper_present(key, records)
+        self.groups[key] = records
+        return records
+
+    def _record(
+        self, key: int, index: int, group: dict[str, Any], lr: float, join: int
+    ) -> dict[str, Any]:
+        name = group.get("name")
+        base = {"lr": float(lr)}
+        for hyper in self.scheduled[1:]:
+            value = _read(group, hyper)
+            if value is None:
+                raise ValueError(
+                    f"{self.owner}: parameter group {index} of optimizer {key} has no {hyper} "
+                    f"hyperparameter to schedule (keys: {sorted(k for k in group if k != 'params')})"
+                    f"; drop {_SPEC_ARGS[hyper]}= or use an optimizer that has it"
+                )
+            base[hyper] = value
+        record = {
+            "name": name if isinstance(name, str) else None,
+            "join": int(join),
+            "total": self.current_total if join else None,
+            "base": base,
+            "keys": self._match(key, index, name if isinstance(name, str) else None),
+        }
+        return record
+
+    def _match(self, key: int, index: int, name: str | None) -> dict[str, GroupKey]:
+        """The spec key of group ``index`` (its name, its index, or ``"*"``) in every spec."""
+        keys: dict[str, GroupKey] = {}
+        for hyper, spec in self._specs.items():
+            k = name if name is not None and name in spec else index if index in spec else "*"
+            if k not in spec:
+                raise ValueError(
+                    f"{self.owner}: parameter group {index} (name {name!r}) of optimizer {key} "
+                    f"matches no key of {_SPEC_ARGS[hyper]} ({sorted(map(str, spec))}); add its "
+                    "name, its index or '*'."
+                )
+            keys[hyper] = k
+        return keys
+
+    def _check_hyper_present(self, key: int, records: list[dict[str, Any]]) -> None:
+        for hyper in self.scheduled[1:]:
+            if records and all(r["base"][hyper] == 0.0 for r in records):
+                raise ValueError(
+                    f"{self.owner}: every parameter group of optimizer {key} has {hyper}=0, so "
+                    f"there is nothing for {_SPEC_ARGS[hyper]}= to scale; configure {hyper} on "
+                    "the optimizer (the schedule multiplies it)"
+                )
+
+    def _adopt(self, key: int, groups: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
+        records = self.groups[key]
+        if len(groups) < len(records):
+            raise ValueError(
+                f"{self.owner}: optimizer {key} has {len(groups)} parameter group(s), fewer "
+                f"than the {len(records)} recorded; groups cannot be removed"
+            )
+        for i in range(len(records), len(groups)):
+            g = groups[i]
+            lr = float(g.get("initial_lr", g["lr"]))
+            records.append(self._record(key, i, g, lr, step))
+        self._uniform.pop(key, None)
+        return records
+
+    def _of(self, hyper: str, record: dict[str, Any]) -> Schedule:
+        """The schedule in force for ``hyper`` of a group ``record``."""
+        return self._build(hyper, record["keys"][hyper], record["join"], record["total"])
 
     def lrs(self, key: int, step: int, groups: list[dict[str, Any]]) -> list[float]:
         """The LR of each of ``groups`` (optimizer ``key``'s param groups) at update ``step``.
 
-        A group added since the base LRs were taken (``add_param_group``) takes its current ``lr``
-        as its base LR; fewer groups than recorded is an error.
+        A group added since :meth:`take_groups` (``add_param_group``) joins now: its base LR is
+        its current ``lr``, and its schedule runs on its own clock from this update.
         """
-        bases = self.base_lrs[key]
-        if len(groups) != len(bases):
-            if len(groups) < len(bases):
-                raise ValueError(
-                    f"{self.owner}: optimizer {key} has {len(groups)} parameter group(s), fewer "
-                    f"than the {len(bases)} recorded; groups cannot be removed"
-                )
-            for group in groups[len(bases) :]:
-                bases.append(float(group.get("initial_lr", group["lr"])))
-        m = self.multiplier(step)
-        return [base * m for base in bases]
+        records = self.groups[key]
+        if len(groups) != len(records):
+            records = self._adopt(key, groups, step)
+        if self._uniform.get(key) is None:
+            self._uniform[key] = all(r["join"] == 0 and r["keys"]["lr"] == "*" for r in records)
+        if self._uniform[key]:
+            m = self.multiplier(step)
+            return [r["base"]["lr"] * m for r in records]
+        return [r["base"]["lr"] * self.group_multiplier(r, step) for r in records]
+
+    def group_multiplier(self, record: dict[str, Any], step: int) -> float:
+        """The LR multiplier of the group ``record`` (an entry of :attr:`groups`) at ``step``."""
+        return self._of("lr", record)(max(step - record["join"], 0)) * self.scale
+
+    def values(self, hyper: str, key: int, step: int) -> list[float]:
+        """The value of ``hyper`` (``"momentum"``, ``"weight_decay"``) for each group of ``key``."""
+        return [
+            r["base"][hyper] * self._of(hyper, r)(max(step - r["join"], 0))
+            for r in self.groups[key]
+        ]
 
     # -- the plateau and the monitored metric -----------------------------------------------------
     def check_feedable(self, can_evaluate: bool, setting: str) -> None:
@@ -386,8 +605,8 @@ class RunState:
     ) -> Any:
         """The monitored value in ``metrics`` (``monitor`` or one of ``aliases``), or ``None``.
 
-        Missing: raises :class:`MissingMetricError` listing the available metrics when ``strict``, else warns once
-        and returns ``None`` (the evaluation is skipped).
+        Missing: raises :class:`MissingMetricError` listing the available metrics when ``strict``,
+        else warns once and returns ``None`` (the evaluation is skipped).
         """
         monitor = self.monitor
         if monitor is None:
@@ -441,33 +660,48 @@ class RunState:
 
     # -- events -----------------------------------------------------------------------------------
     def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
-        """Start a cooldown at the next update (:attr:`step`) from the multiplier in force.
+        """Start a cooldown at the next update (:attr:`step`) from the LR in force.
 
-        From update ``at = step`` the multiplier decays from ``multiplier(at)`` (plateau scale
-        included) to ``final`` over ``steps`` updates, with ``shape`` as in
+        From update ``at = step`` each group's LR multiplier decays from its value at ``at``
+        (plateau scale included) to ``final`` over ``steps`` updates, with ``shape`` as in
         :meth:`lrplugins.Schedule.cooldown`, then holds ``final``. The plateau stops scaling the
         LR. A second call starts a new cooldown from the multiplier in force at that point; a call
-        after the schedule ended decays from its final value.
+        after the schedule ended decays from its final value. A cooldown keeps its end when the
+        run length changes later.
         """
-        if self._active is None:
+        if not self._bound:
             raise RuntimeError(
                 f"{self.owner}.cooldown(): the schedule is not bound yet; call it once training "
                 "has started"
             )
-        event = {"at": int(self.step), "steps": steps, "shape": shape, "final": final}
-        self._replay(event)  # validates (the schedule's cooldown() names bad arguments)
+        event = {
+            "kind": "cooldown",
+            "at": int(self.step),
+            "steps": steps,
+            "shape": shape,
+            "final": final,
+            "scale": self.scale,
+        }
+        self._check_event(event)
+        self.events.append(event)
+        self._baked = True
+        self._built.clear()
+        self._cache = (-1, 0.0)
         self._changed()
 
-    def _replay(self, event: dict[str, Any]) -> None:
-        active = self._active
-        scale = event.get("scale", self.scale)
-        base = active if scale == 1.0 else active * scale  # type: ignore[operator]
-        cooled = base.cooldown(  # type: ignore[union-attr]
-            at=event["at"], steps=event["steps"], shape=event["shape"], final=event["final"]
-        )
-        self._set_active(cooled)
-        self._baked = True
-        self.events.append({**event, "scale": scale})
+    def _check_event(self, event: dict[str, Any]) -> None:
+        """Build every schedule with ``event`` added; raise (changing nothing) if one refuses."""
+        saved_events, saved_built = self.events, self._built
+        self.events, self._built = [*saved_events, event], {}
+        try:
+            for hyper, spec in self._specs.items():
+                for k in spec:
+                    self._build(hyper, k, 0, None)
+            for record in [r for rs in self.groups.values() for r in rs]:
+                for hyper in self.scheduled:
+                    self._of(hyper, record)
+        finally:
+            self.events, self._built = saved_events, saved_built
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -482,25 +716,29 @@ class RunState:
         plateau = self.plateau
         return {
             "format": FORMAT,
-            "schedule": _config_or_none(self.schedule),
-            "bound": _config_or_none(self.bound),
+            "schedule": _spec_config(self._specs.get("lr")),
+            "momentum": _spec_config(self._specs.get("momentum")),
+            "weight_decay": _spec_config(self._specs.get("weight_decay")),
             "total_steps": self.total_steps,
             "steps_per_epoch": self.steps_per_epoch,
             "plateau": None
             if plateau is None
             else {"config": plateau.to_config(), "state": plateau.state_dict()},
             "events": [dict(e) for e in self.events],
-            "base_lrs": {str(k): list(v) for k, v in self.base_lrs.items()},
+            "groups": {
+                str(k): [{**r, "base": dict(r["base"])} for r in rs]
+                for k, rs in self.groups.items()
+            },
             "adapter": dict(adapter),
         }
 
     def load_state_dict(self, state: Any) -> dict[str, Any]:
         """Check and restore :meth:`state_dict`'s output; return its ``adapter`` extras.
 
-        The plateau (config and state) and the base LRs are restored at once; the schedule, its
-        run length and the events are taken over by the next :meth:`bind` (which knows the new run
-        length). The checkpoint's schedule and plateau replace the live ones, with a warning when
-        they differ.
+        The plateau (config and state) and the parameter groups are restored at once; the
+        schedules, the run length and the events are taken over by the next :meth:`bind` (which
+        knows the new run length). The checkpoint's schedules and plateau replace the live ones,
+        with a warning when they differ.
         """
         owner = f"{self.owner}.load_state_dict()"
         check_state(owner, state)
@@ -512,28 +750,70 @@ class RunState:
                     "starts fresh.",
                     stacklevel=2,
                 )
+        elif self.plateau is None:
+            warnings.warn(
+                f"{owner}: the checkpoint holds plateau state (scale "
+                f"{saved_plateau['state'].get('scale')}) but this run has no plateau; the "
+                "saved scale is dropped.",
+                stacklevel=2,
+            )
         else:
-            if self.plateau is None:
+            cfg = saved_plateau["config"]
+            if cfg != self.plateau.to_config():
                 warnings.warn(
-                    f"{owner}: the checkpoint holds plateau state (scale "
-                    f"{saved_plateau['state'].get('scale')}) but this run has no plateau; the "
-                    "saved scale is dropped.",
+                    f"{owner}: the checkpoint's plateau has config {cfg}, this run's has "
+                    f"{self.plateau.to_config()}; the checkpoint's is used.",
                     stacklevel=2,
                 )
-            else:
-                cfg = saved_plateau["config"]
-                if cfg != self.plateau.to_config():
-                    warnings.warn(
-                        f"{owner}: the checkpoint's plateau has config {cfg}, this run's has "
-                        f"{self.plateau.to_config()}; the checkpoint's is used.",
-                        stacklevel=2,
-                    )
-                    self.plateau = Plateau.from_config(cfg)
-                self.plateau.load_state_dict(saved_plateau["state"])
-        self.base_lrs = {int(k): [float(x) for x in v] for k, v in state["base_lrs"].items()}
+                self.plateau = Plateau.from_config(cfg)
+            self.plateau.load_state_dict(saved_plateau["state"])
+        self._reset_runtime()
+        self.groups = {
+            int(k): [{**r, "base": dict(r["base"])} for r in rs]
+            for k, rs in state["groups"].items()
+        }
         self._loaded = state
-        self._baked = False
         return dict(state["adapter"])
+
+
+def _read(group: Mapping[str, Any], hyper: str) -> float | None:
+    """A group's configured ``momentum`` (or ``betas[0]``) or ``weight_decay``; None if absent."""
+    if hyper == "momentum":
+        if "momentum" in group:
+            return float(group["momentum"])
+        if "betas" in group:
+            return float(group["betas"][0])
+        return None
+    return float(group[hyper]) if hyper in group else None
+
+
+def _stretch(s: Schedule, at: int, total: int) -> Schedule:
+    try:
+        return s.stretch(at=at, total_steps=total)  # type: ignore[attr-defined,no-any-return]
+    except ValueError:
+        if at >= s.phases()[-1].start:
+            return s  # already in its last phase: nothing left to stretch
+        raise
+
+
+def _same_spec(
+    saved: dict[GroupKey, Schedule], live: dict[GroupKey, Schedule], loaded: dict[str, Any]
+) -> bool:
+    """Whether ``live`` is ``saved`` (or its unbound form, bound as the checkpoint was)."""
+    if set(saved) != set(live):
+        return False
+    total, spe = loaded["total_steps"], loaded["steps_per_epoch"]
+    return all(
+        saved[k] == live[k]
+        or saved[k] == live[k].bind(total_steps=total, steps_per_epoch=spe)
+        or saved[k].bind(total_steps=total, steps_per_epoch=spe)
+        == live[k].bind(total_steps=total, steps_per_epoch=spe)
+        for k in saved
+    )
+
+
+def _show(spec: dict[GroupKey, Schedule]) -> str:
+    return repr(spec["*"]) if list(spec) == ["*"] else repr(spec)
 
 
 def check_state(owner: str, state: Any) -> None:
@@ -551,13 +831,21 @@ def check_state(owner: str, state: Any) -> None:
         value = state[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{owner}: {name} must be an int or None, got {value!r}")
-    if not isinstance(state["events"], list) or not isinstance(state["base_lrs"], dict):
+    if not isinstance(state["events"], list) or not isinstance(state["groups"], dict):
         raise ValueError(  # noqa: TRY004 - a malformed checkpoint is a bad value, as above
-            f"{owner}: events must be a list and base_lrs a dict, got {state['events']!r} and "
-            f"{state['base_lrs']!r}"
+            f"{owner}: events must be a list and groups a dict, got {state['events']!r} and "
+            f"{state['groups']!r}"
         )
-    for k, lrs in state["base_lrs"].items():
-        if not str(k).isdigit() or not all(
-            isinstance(x, (int, float)) and math.isfinite(x) for x in lrs
-        ):
-            raise ValueError(f"{owner}: base_lrs[{k!r}] must be finite numbers, got {lrs!r}")
+    for k, records in state["groups"].items():
+        ok = str(k).isdigit() and isinstance(records, list)
+        for r in records if ok else ():
+            base = r.get("base") if isinstance(r, dict) else None
+            ok = ok and isinstance(base, dict) and isinstance(r.get("join"), int)
+            ok = ok and all(
+                isinstance(x, (int, float)) and math.isfinite(x) for x in (base or {}).values()
+            )
+        if not ok:
+            raise ValueError(
+                f"{owner}: groups[{k!r}] must be a list of groups with finite base values, got "
+                f"{records!r}"
+            )

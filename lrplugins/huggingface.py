@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[huggingface]'"
     ) from exc
 
+from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import FORMAT, RunState
 from ._schedules import Schedule
@@ -49,23 +50,24 @@ _STATE_KEY = "lrplugins"
 
 
 class _Multiplier:
-    """The ``lr_lambda`` put into the Trainer's ``LambdaLR``: the run's ``multiplier(step)``.
+    """The ``lr_lambda`` of group ``index`` in the Trainer's ``LambdaLR``: its LR multiplier.
 
     ``LambdaLR.state_dict()`` saves the ``__dict__`` of a callable object (and only that), and
     ``load_state_dict()`` writes it back into whatever lambdas the new scheduler has. So the
-    ``__dict__`` holds one JSON-compatible record, the run state (:meth:`RunState.state_dict`),
-    refreshed whenever it changes, and the live run sits in a slot. ``scheduler.pt`` therefore
-    loads with ``torch.load(weights_only=True)``.
+    ``__dict__`` of group 0's lambda holds one JSON-compatible record, the run state
+    (:meth:`RunState.state_dict`), refreshed whenever it changes, and the live run sits in a slot.
+    ``scheduler.pt`` therefore loads with ``torch.load(weights_only=True)``.
     """
 
-    __slots__ = ("__dict__", "run")
+    __slots__ = ("__dict__", "index", "run")
 
-    def __init__(self, run: RunState) -> None:
-        self.run = run
-        self.refresh()
+    def __init__(self, run: RunState, index: int) -> None:
+        self.run, self.index = run, index
+        if index == 0:
+            self.refresh()
 
     def __call__(self, step: int) -> float:
-        return self.run.multiplier(step)
+        return self.run.group_multiplier(self.run.groups[0][self.index], step)
 
     def refresh(self) -> None:
         self.__dict__[_STATE_KEY] = self.run.state_dict()
@@ -138,6 +140,8 @@ class LRSchedulerCallback(TrainerCallback):
         plateau: Plateau | dict[str, Any] | None = None,
         monitor: str | None = None,
         *,
+        momentum: Schedule | dict[str, Any] | None = None,
+        weight_decay: Schedule | dict[str, Any] | None = None,
         strict: bool = True,
         horizon: str = "stretch",
     ) -> None:
@@ -146,6 +150,8 @@ class LRSchedulerCallback(TrainerCallback):
             schedule,
             plateau,
             monitor,
+            momentum=momentum,
+            weight_decay=weight_decay,
             strict=strict,
             horizon=horizon,
             example_metric="eval_loss",
@@ -228,8 +234,10 @@ class LRSchedulerCallback(TrainerCallback):
                 )
             run.start_fresh()
         run.bind(total, spe, step=state.global_step, hint=_hint(spe))
-        self._mult = _Multiplier(run)
-        sched.lr_lambdas = [self._mult] * len(sched.optimizer.param_groups)
+        run.take_groups(0, sched.optimizer.param_groups, base_lrs=list(sched.base_lrs))
+        lambdas = [_Multiplier(run, i) for i in range(len(sched.optimizer.param_groups))]
+        self._mult = lambdas[0]
+        sched.lr_lambdas = lambdas
         self._scheduler = sched
         self._begin_step = state.global_step
         self._apply()
@@ -265,14 +273,17 @@ class LRSchedulerCallback(TrainerCallback):
         if sched is None or mult is None:
             return
         mult.refresh()
-        m = mult(sched.last_epoch)
-        lrs: list[Any] = [float(base) * m for base in sched.base_lrs]
-        for group, lr in zip(sched.optimizer.param_groups, lrs):
-            if isinstance(group["lr"], torch.Tensor):  # tensor LRs (capturable / fused optimizers)
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+        lrs = write_groups(self._run, 0, sched.last_epoch, sched.optimizer.param_groups)
         sched._last_lr = lrs  # what get_last_lr() returns, i.e. what the Trainer logs
+
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Write momentum / weight decay for the update about to run (the LambdaLR sets the LR)."""
+        sched = self._scheduler
+        if sched is not None and len(self._run.scheduled) > 1:
+            self._run.step = state.global_step
+            write_groups(self._run, 0, state.global_step, sched.optimizer.param_groups)
 
     def _metric(self, metrics: dict[str, Any]) -> Any:
         monitor = str(self.monitor)  # set whenever plateau is (checked in __init__)

@@ -41,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[lightning]'"
     ) from exc
 
+from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import RunState
 from ._schedules import Schedule
@@ -120,6 +121,8 @@ class LRSchedulerCallback(Callback):
         plateau: Plateau | dict[str, Any] | None = None,
         monitor: str | None = None,
         *,
+        momentum: Schedule | dict[str, Any] | None = None,
+        weight_decay: Schedule | dict[str, Any] | None = None,
         strict: bool = True,
         horizon: str = "stretch",
         optimizers: int | Sequence[int] | None = None,
@@ -128,7 +131,16 @@ class LRSchedulerCallback(Callback):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self._run = RunState(owner, schedule, plateau, monitor, strict=strict, horizon=horizon)
+        self._run = RunState(
+            owner,
+            schedule,
+            plateau,
+            monitor,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            strict=strict,
+            horizon=horizon,
+        )
         if not isinstance(log_lr, bool):
             raise TypeError(f"{owner}(): log_lr must be a bool, got {log_lr!r}")
         if name is not None and not isinstance(name, str):
@@ -244,7 +256,7 @@ class LRSchedulerCallback(Callback):
         step = trainer.global_step if self._counters is None else max(self._counters.values())
         run.bind(int(total) if known else None, spe, step=step, hint=_hint(total, spe))
         for i in driven:
-            run.take_base_lrs(i, [float(g["lr"]) for g in opts[i].param_groups])
+            run.take_groups(i, opts[i].param_groups)
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
         self._fed_epoch = self._validated_epoch = -1
         self._apply_all(trainer)
@@ -388,14 +400,7 @@ class LRSchedulerCallback(Callback):
 
     def _apply(self, optimizer: Any, i: int, step: int) -> list[float]:
         self._run.step = step
-        groups = optimizer.param_groups
-        lrs = self._run.lrs(i, step, groups)
-        for group, lr in zip(groups, lrs):
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
-        return lrs
+        return write_groups(self._run, i, step, optimizer.param_groups)
 
     def _apply_all(self, trainer: pl.Trainer) -> None:
         opts = trainer.optimizers

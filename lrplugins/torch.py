@@ -19,7 +19,6 @@ import warnings
 from typing import Any
 
 try:
-    import torch
     from torch.optim import Optimizer
     from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
 except ImportError as _exc:  # pragma: no cover - exercised in a subprocess without torch
@@ -27,6 +26,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
         "lrplugins.torch needs PyTorch, which is not installed: pip install 'lrplugins[torch]'"
     ) from _exc
 
+from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import RunState, check_state
 from ._schedules import Schedule, UnboundScheduleError
@@ -91,24 +91,40 @@ class LRScheduler(_TorchLRScheduler):
         schedule: Schedule | dict[str, Any],
         plateau: Plateau | dict[str, Any] | None = None,
         *,
+        momentum: Schedule | dict[str, Any] | None = None,
+        weight_decay: Schedule | dict[str, Any] | None = None,
         horizon: str = "stretch",
     ) -> None:
         self._run = RunState(
-            "LRScheduler", schedule, plateau, horizon=horizon, monitor_required=False
+            "LRScheduler",
+            schedule,
+            plateau,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            horizon=horizon,
+            monitor_required=False,
         )
         self._run.on_change = self._apply
         # torch's constructor records initial_lr / base_lrs, wraps optimizer.step (to warn when the
         # scheduler is stepped first) and makes the initial step(), which lands in _initial_step.
         super().__init__(optimizer, last_epoch=-1)
+        # a group added right before an update (add_param_group) takes part in it at its s(0)
+        optimizer.register_step_pre_hook(self._adopt_before_step)
+
+    def _adopt_before_step(self, optimizer: Optimizer, args: Any, kwargs: Any) -> None:
+        if len(optimizer.param_groups) != len(self.base_lrs) and self._run.is_bound:
+            self._apply()
 
     def _initial_step(self) -> None:
         # Replaces torch's initial step(): step count 0, LR = schedule(0) where it can be computed.
         # Base LRs are kept as floats (also for tensor LRs), so get_last_lr() and the state are.
-        self.base_lrs = self._run.take_base_lrs(0, [float(b) for b in self.base_lrs])  # type: ignore[assignment]
+        groups = self.optimizer.param_groups
+        records = self._run.take_groups(0, groups, base_lrs=[float(b) for b in self.base_lrs])
+        self.base_lrs = [r["base"]["lr"] for r in records]  # type: ignore[assignment]
         self._step_count = 1
         self.last_epoch = 0
-        self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
-        if self._run.schedule.is_bound:  # type: ignore[union-attr]
+        self._last_lr = [float(g["lr"]) for g in groups]
+        if _bound_alone(self._run):
             self._run.bind()
             self._apply()
 
@@ -195,21 +211,17 @@ class LRScheduler(_TorchLRScheduler):
     def _apply(self, step: int | None = None) -> None:
         """Write ``base_lr * schedule(step) * scale`` into every group (default: ``last_epoch``)."""
         t = self.last_epoch if step is None else step
-        try:
-            lrs = self._run.lrs(0, t, self.optimizer.param_groups)
-        except UnboundScheduleError:
+        groups = self.optimizer.param_groups
+        if not self._run.is_bound:
+            missing = sorted({m for sp in _specs(self._run) for s in sp for m in s.missing})
             raise UnboundScheduleError(
                 f"lrplugins.torch.LRScheduler: {self._run.schedule!r} is unbound (missing "
-                f"{'; '.join(self._run.schedule.missing)}). {_BIND_HINT}"  # type: ignore[union-attr]
-            ) from None
+                f"{'; '.join(missing)}). {_BIND_HINT}"
+            )
+        lrs = write_groups(self._run, 0, t, groups)
         self._run.step = t
-        for group, lr in zip(self.optimizer.param_groups, lrs):
-            if group["lr"].__class__ is float:
-                group["lr"] = lr
-            elif isinstance(group["lr"], torch.Tensor):  # tensor LRs (capturable / fused)
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+        if len(lrs) != len(self.base_lrs):  # a group joined (add_param_group)
+            self.base_lrs = [r["base"]["lr"] for r in self._run.groups[0]]  # type: ignore[assignment]
         self._last_lr = lrs
 
     def _check_order(self) -> None:
@@ -260,27 +272,39 @@ class LRScheduler(_TorchLRScheduler):
         run = self._run
         check_state("LRScheduler.load_state_dict()", state_dict)
         n_groups = len(self.optimizer.param_groups)
-        saved_lrs = state_dict["base_lrs"].get("0")
-        if saved_lrs is not None and len(saved_lrs) != n_groups:
+        saved = state_dict["groups"].get("0")
+        if saved is not None and len(saved) != n_groups:
             raise ValueError(
-                f"LRScheduler.load_state_dict(): the checkpoint has {len(saved_lrs)} parameter "
+                f"LRScheduler.load_state_dict(): the checkpoint has {len(saved)} parameter "
                 f"group(s), the optimizer has {n_groups}"
             )
         extra = run.load_state_dict(state_dict)
-        self.base_lrs = run.base_lrs.setdefault(0, list(self.base_lrs))  # type: ignore[assignment]
+        if saved is None:
+            run.take_groups(0, self.optimizer.param_groups, base_lrs=list(self.base_lrs))
+        self.base_lrs = [r["base"]["lr"] for r in run.groups[0]]  # type: ignore[assignment]
         self.last_epoch = int(extra.get("last_epoch", 0))
         self._step_count = int(extra.get("step_count", 1))
-        if state_dict["bound"] is not None or run.schedule.is_bound:  # type: ignore[union-attr]
+        try:
             run.bind(state_dict["total_steps"], state_dict["steps_per_epoch"], step=self.last_epoch)
-            self._apply()
-        else:  # stays unbound: the next bind() takes the checkpoint over
+        except UnboundScheduleError:  # stays unbound: bind() later
             self._last_lr = [float(x) for x in extra.get("last_lr", self._last_lr)]
+        else:
+            self._apply()
 
     def __repr__(self) -> str:
         return (
             f"LRScheduler(schedule={self.schedule!r}, plateau={self.plateau!r}, "
             f"step={self.last_epoch})"
         )
+
+
+def _specs(run: RunState) -> list[list[Schedule]]:
+    return [list(spec.values()) for h in run.scheduled if (spec := run.spec(h)) is not None]
+
+
+def _bound_alone(run: RunState) -> bool:
+    """Whether every schedule can be evaluated without a run length from outside."""
+    return all(s.is_bound for sp in _specs(run) for s in sp)
 
 
 _BIND_HINT = "With the plain scheduler, call scheduler.bind(total_steps=...) before training."

@@ -88,8 +88,8 @@ def test_lr_is_base_times_schedule_times_scale_and_nan_never_reaches_it():
     s = lrp.cosine(total_steps=20, warmup_steps=2)
     run = run_of(s, lrp.Plateau(patience=0, factor=0.5), "val_loss")
     run.bind()
-    run.take_base_lrs(0, [0.1, 0.02])
     groups = [{"lr": 0.1}, {"lr": 0.02}]
+    run.take_groups(0, groups)
     assert run.lrs(0, 5, groups) == [0.1 * s(5), 0.02 * s(5)]
     run.observe(1.0)
     for bad in (math.nan, math.inf, -math.inf):
@@ -99,14 +99,17 @@ def test_lr_is_base_times_schedule_times_scale_and_nan_never_reaches_it():
     assert lrs == [0.1 * s(5) * 0.125, 0.02 * s(5) * 0.125]
 
 
-def test_a_group_added_later_takes_its_lr_as_base_and_groups_cannot_vanish():
-    run = run_of(lrp.constant())
-    run.bind()
-    run.take_base_lrs(0, [1.0])
-    assert run.lrs(0, 3, [{"lr": 1.0}, {"lr": 0.5}]) == [1.0, 0.5]
-    assert run.base_lrs == {0: [1.0, 0.5]}
+def test_a_group_added_later_runs_its_schedule_on_its_own_clock_and_groups_cannot_vanish():
+    s = lrp.linear(warmup_steps=2)
+    run = run_of(s)
+    run.bind(total_steps=10)
+    run.take_groups(0, [{"lr": 1.0}])
+    assert run.lrs(0, 4, [{"lr": 1.0}, {"lr": 0.5}]) == [s.bind(total_steps=10)(4), 0.0]
+    late = s.bind(total_steps=6)  # bound with the 6 updates that remain at its join
+    assert run.lrs(0, 7, [{"lr": 1.0}, {"lr": 0.5}])[1] == 0.5 * late(3)
+    assert [g["join"] for g in run.groups[0]] == [0, 4]
     with pytest.raises(ValueError, match="groups cannot be removed"):
-        run.lrs(0, 4, [{"lr": 1.0}])
+        run.lrs(0, 8, [{"lr": 1.0}])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -235,7 +238,7 @@ def test_a_plateau_missing_on_either_side_warns():
         ({"extra": 1}, "unknown keys ['extra']"),
         ({"events": ...}, "missing keys ['events']"),
         ({"total_steps": 2.5}, "total_steps must be an int or None, got 2.5"),
-        ({"base_lrs": {"0": [float("nan")]}}, "base_lrs['0'] must be finite numbers"),
+        ({"groups": {"0": [{"join": 0, "base": {"lr": float("nan")}}]}}, "finite base values"),
     ],
 )
 def test_the_state_format_is_checked_in_one_place(change, message):
@@ -255,11 +258,11 @@ def test_the_state_format_is_checked_in_one_place(change, message):
 def test_start_fresh_forgets_a_previous_run():
     run = fresh()
     run.bind(total_steps=20)
-    run.take_base_lrs(0, [1.0])
+    run.take_groups(0, [{"lr": 1.0}])
     drive(run, 0, 20, METRICS)
     assert run.plateau.scale < 1.0
     run.start_fresh()
-    assert run.plateau.scale == 1.0 and run.base_lrs == {} and run.active is None
+    assert run.plateau.scale == 1.0 and run.groups == {} and run.active is None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -282,6 +285,7 @@ def test_a_longer_or_shorter_run_stretches_the_rest_continuously(new_total):
     with pytest.warns(UserWarning, match=rf"from 20 to {new_total} updates"):
         active = run.bind(total_steps=new_total, step=10)
     assert active == old.active.stretch(at=10, total_steps=new_total)
+    assert run.state_dict()["events"] == [{"kind": "stretch", "at": 10, "total_steps": new_total}]
     assert run.multiplier(10) == old.multiplier(10)  # continuous at the resume step
     assert run.multiplier(new_total) == pytest.approx(0.1)  # the end lands on the new total
     assert [run.multiplier(u) for u in range(10)] == [old.multiplier(u) for u in range(10)]
@@ -376,3 +380,115 @@ def test_cooldown_arguments_are_checked_before_anything_changes():
     with pytest.raises(ValueError, match="shape"):
         run.cooldown(10, shape="cubic")
     assert run.events == [] and run.active == lrp.cosine(total_steps=100, warmup_steps=2, final=0.1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Schedules per parameter group, momentum and weight decay
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_schedule_per_group_by_name_index_and_star():
+    head, body, rest = lrp.constant(), lrp.linear(warmup_steps=2), lrp.cosine()
+    run = RunState("Owner", {"head": head, 1: body, "*": rest})
+    run.bind(total_steps=10)
+    groups = [{"lr": 1.0, "name": "head"}, {"lr": 0.1}, {"lr": 0.01, "name": "x"}]
+    run.take_groups(0, groups)
+    assert [g["keys"]["lr"] for g in run.groups[0]] == ["head", 1, "*"]
+    lrs = run.lrs(0, 5, groups)
+    assert lrs == [1.0, 0.1 * body.bind(total_steps=10)(5), 0.01 * rest.bind(total_steps=10)(5)]
+
+
+def test_an_unmatched_group_is_refused_listing_the_keys():
+    run = RunState("Owner", {"head": lrp.constant()})
+    run.bind(total_steps=10)
+    with pytest.raises(ValueError, match=r"group 1 \(name 'body'\).*matches no key.*\['head'\]"):
+        run.take_groups(0, [{"lr": 1.0, "name": "head"}, {"lr": 1.0, "name": "body"}])
+
+
+def test_a_key_may_name_a_group_that_joins_later():
+    run = RunState("Owner", {"*": lrp.constant(), "backbone": lrp.linear(warmup_steps=2)})
+    run.bind(total_steps=12)
+    groups = [{"lr": 1.0, "name": "head"}]
+    run.take_groups(0, groups)
+    drive(run, 0, 4)
+    groups.append({"lr": 0.5, "name": "backbone"})
+    late = lrp.linear(warmup_steps=2).bind(total_steps=8)
+    got = [run.lrs(0, u, groups)[1] for u in range(4, 12)]
+    assert got == [0.5 * late(u - 4) for u in range(4, 12)]
+
+
+def test_dict_schedules_are_refused_where_an_optimizer_has_one_lr():
+    with pytest.raises(TypeError, match="one learning rate"):
+        RunState("Keras", {"head": lrp.constant()}, per_group=False)
+
+
+def test_momentum_and_weight_decay_multiply_the_configured_values_without_the_plateau():
+    m, wd = lrp.linear(final=0.5), lrp.constant(warmup_steps=4)
+    run = RunState(
+        "Owner", lrp.constant(), lrp.Plateau(patience=0), "m", momentum=m, weight_decay=wd
+    )
+    run.bind(total_steps=8)
+    groups = [
+        {"lr": 0.1, "betas": (0.9, 0.999), "weight_decay": 0.01},
+        {"lr": 0.1, "momentum": 0.95, "weight_decay": 0.0},
+    ]
+    run.take_groups(0, groups)
+    run.observe(1.0)
+    run.observe(2.0)  # cut: the LR only
+    bm, bwd = m.bind(total_steps=8), wd.bind(total_steps=8)
+    assert run.lrs(0, 2, groups) == [pytest.approx(0.01)] * 2
+    assert run.values("momentum", 0, 2) == [0.9 * bm(2), 0.95 * bm(2)]
+    assert run.values("weight_decay", 0, 2) == [0.01 * bwd(2), 0.0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, groups, message",
+    [
+        ({"momentum": lrp.constant()}, [{"lr": 1.0}], "has no momentum hyperparameter"),
+        (
+            {"weight_decay": lrp.constant()},
+            [{"lr": 1.0, "weight_decay": 0.0}],
+            "nothing for weight_decay= to scale",
+        ),
+        (
+            {"momentum": lrp.constant()},
+            [{"lr": 1.0, "momentum": 0.0}],
+            "nothing for momentum= to scale",
+        ),
+    ],
+)
+def test_a_hyperparameter_the_optimizer_lacks_is_refused(kwargs, groups, message):
+    run = RunState("Owner", lrp.constant(), **kwargs)
+    run.bind(total_steps=8)
+    with pytest.raises(ValueError, match=message):
+        run.take_groups(0, groups)
+
+
+def test_a_plain_number_for_momentum_says_to_configure_it_on_the_optimizer():
+    with pytest.raises(TypeError, match="configure momentum on the optimizer and pass a schedule"):
+        RunState("Owner", lrp.constant(), momentum=0.9)
+
+
+def test_groups_and_hyperparameter_schedules_survive_a_resume():
+    def fresh_run():
+        return RunState(
+            "Owner",
+            {"*": lrp.cosine(warmup_steps=2), "late": lrp.linear()},
+            momentum=lrp.linear(final=0.5),
+        )
+
+    groups = [{"lr": 1.0, "momentum": 0.9}]
+    run = fresh_run()
+    run.bind(total_steps=20)
+    run.take_groups(0, groups)
+    drive(run, 0, 5)
+    groups.append({"lr": 0.5, "momentum": 0.8, "name": "late"})
+    expected = [run.lrs(0, u, groups) for u in range(5, 20)]
+    state = json.loads(json.dumps(run.state_dict()))
+
+    again = fresh_run()
+    again.load_state_dict(state)
+    again.bind(total_steps=20, step=5)
+    again.take_groups(0, groups)
+    assert [again.lrs(0, u, groups) for u in range(5, 20)] == expected
+    assert again.values("momentum", 0, 7) == run.values("momentum", 0, 7)

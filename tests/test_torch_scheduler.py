@@ -175,11 +175,11 @@ def test_a_group_added_during_training_takes_its_lr_as_base():
     sched = LRScheduler(opt, s)
     train(torch, opt, sched, 3)
     opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(3))], "lr": 0.5})
-    train(torch, opt, sched, 3)  # the new group's first update is at its base LR (as added)
-    assert applied[3] == [s(3), 0.5]
-    assert applied[4:] == [[s(t), 0.5 * s(t)] for t in (4, 5)]
+    train(torch, opt, sched, 3)  # the new group runs the schedule on its own clock
+    assert applied[3] == [s(3), 0.5 * s(0)]
+    assert applied[4:] == [[s(t), 0.5 * s(t - 3)] for t in (4, 5)]
     assert sched.base_lrs == [1.0, 0.5]
-    assert sched.state_dict()["base_lrs"] == {"0": [1.0, 0.5]}
+    assert [g["base"]["lr"] for g in sched.state_dict()["groups"]["0"]] == [1.0, 0.5]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -365,7 +365,8 @@ def test_state_dict_is_json_and_holds_configs():
     assert json.loads(json.dumps(sd, allow_nan=False)) == sd
     assert lrp.from_config(sd["schedule"]) == s
     assert sd["plateau"] == {"config": p.to_config(), "state": p.state_dict()}
-    assert sd["base_lrs"] == {"0": [0.1, 0.03]} and sd["adapter"]["last_epoch"] == 0
+    assert [g["base"]["lr"] for g in sd["groups"]["0"]] == [0.1, 0.03]
+    assert sd["adapter"]["last_epoch"] == 0
 
 
 def test_loading_replaces_a_different_plateau_and_updates_an_equal_one_in_place():
@@ -413,7 +414,8 @@ def test_custom_schedule_state_omits_config_and_keeps_the_live_schedule():
         ({"format": "something/2"}, "not an lrplugins run state (format 'lrplugins.run/1')"),
         ({"extra": 1}, "unknown keys ['extra']"),
         ({"plateau": ...}, "missing keys ['plateau']"),
-        ({"base_lrs": {"0": [0.1]}}, "the checkpoint has 1 parameter group(s), the optimizer has 2"),
+        ({"groups": {"0": [{"name": None, "join": 0, "total": None, "base": {"lr": 0.1},
+                           "keys": {"lr": "*"}}]}}, "the checkpoint has 1 parameter group(s), the optimizer has 2"),
     ],
 )
 def test_load_state_dict_validates(change, message):
