@@ -221,3 +221,130 @@ def test_nonscalar_metric_is_an_error_naming_the_monitor(tmp_path: Path) -> None
 
 
 _ = nn  # the tiny model's layers come from test_lightning
+
+
+# ------------------------------------------------------------------------------------------------
+# A schedule per parameter group; a backbone unfrozen mid-run gets its own warmup
+# ------------------------------------------------------------------------------------------------
+
+
+class HeadFirst(Tiny):
+    """Layer ``b`` is the head (group ``"head"``); layer ``a``, the backbone, starts frozen."""
+
+    def configure_optimizers(self) -> Any:
+        from test_lightning import RecordingSGD
+
+        return RecordingSGD([{"params": self.b.parameters(), "lr": 0.1, "name": "head"}], lr=0.1)
+
+
+class Unfreeze(pl.callbacks.BaseFinetuning):
+    """Unfreezes the backbone at epoch 2 as a group named ``"backbone"`` (BaseFinetuning style)."""
+
+    def freeze_before_training(self, pl_module: Any) -> None:
+        self.freeze(pl_module.a)
+
+    def finetune_function(self, pl_module: Any, epoch: int, optimizer: Any) -> None:
+        if epoch >= 2:  # (on a resume, BaseFinetuning has restored the group: unfreeze only)
+            self.make_trainable(pl_module.a)
+            if not any(g.get("name") == "backbone" for g in optimizer.param_groups):
+                optimizer.add_param_group(
+                    {"params": list(pl_module.a.parameters()), "lr": 0.05, "name": "backbone"}
+                )
+
+
+PER_GROUP = {"head": lrp.cosine(final=0.1), "backbone": lrp.linear(warmup_steps=4)}
+
+
+def _finetune(path: Path, ckpt: str | None = None) -> tuple[Any, Any]:
+    torch.manual_seed(0)
+    model = HeadFirst()
+    cb = LRSchedulerCallback(PER_GROUP)
+    monitor = pl.callbacks.LearningRateMonitor(logging_interval="step")
+    every = ModelCheckpoint(
+        dirpath=path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
+    loader = ResumableLoader(data(), BATCH)
+    t = trainer(
+        path,
+        [cb, Unfreeze(), monitor, every, CountTaken(loader)],
+        max_epochs=6,
+        enable_checkpointing=True,
+        logger=pl.loggers.CSVLogger(path, name="logs"),
+        log_every_n_steps=1,
+    )
+    t.fit(model, loader, ckpt_path=ckpt)
+    return model, monitor
+
+
+def test_an_unfrozen_backbone_runs_its_own_schedule_and_resumes_exactly(tmp_path: Path) -> None:
+    model, monitor = _finetune(tmp_path / "full")
+    trace = model.trainer.optimizers[0].trace
+    head, backbone = (
+        PER_GROUP["head"].bind(total_steps=48),
+        PER_GROUP["backbone"].bind(total_steps=32),
+    )
+    assert [len(x) for x in trace] == [1] * 16 + [2] * 32
+    assert_close([x[0] for x in trace], [0.1 * head(k) for k in range(48)], "head")
+    assert_close(
+        [x[1] for x in trace[16:]], [0.05 * backbone(k - 16) for k in range(16, 48)], "backbone"
+    )
+    assert trace[16][1] == 0.0 and trace[20][1] == 0.05  # its own warmup, from its first update
+    # LearningRateMonitor shows each group under its name, with the applied values
+    assert monitor.lrs["lr-RecordingSGD/backbone"][-1] == trace[-1][1]
+    assert monitor.lrs["lr-RecordingSGD/head"][-1] == trace[-1][0]
+
+    # a crash after the join: the same LR sequence for both groups. (The weights differ here even
+    # with a constant LR and no lrplugins callback: BaseFinetuning restores the unfrozen group's
+    # parameters in another state; checked by hand, so only the LR is compared.)
+    resumed, _ = _finetune(tmp_path / "after", str(tmp_path / "full/ckpt/step=21.ckpt"))
+    assert resumed.trainer.optimizers[0].trace == trace[21:]
+    # a crash before the join: the join happens in the resumed run, identically, weights included
+    resumed, _ = _finetune(tmp_path / "before", str(tmp_path / "full/ckpt/step=12.ckpt"))
+    assert resumed.trainer.optimizers[0].trace == trace[12:]
+    for p, q in zip(resumed.parameters(), model.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Momentum and weight decay
+# ------------------------------------------------------------------------------------------------
+
+
+def test_momentum_and_weight_decay_are_applied_and_logged(tmp_path: Path) -> None:
+    seen: list[tuple[float, float, float]] = []
+
+    class WithMomentum(Tiny):
+        def configure_optimizers(self) -> Any:
+            opt = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+            opt.register_step_pre_hook(
+                lambda o, *_: seen.append(
+                    tuple(float(o.param_groups[0][k]) for k in ("lr", "momentum", "weight_decay"))
+                )
+            )
+            return opt
+
+    m, wd = lrp.linear(final=0.5), lrp.constant(warmup_steps=8)
+    cb = LRSchedulerCallback(lrp.cosine(), momentum=m, weight_decay=wd)
+    monitor = pl.callbacks.LearningRateMonitor(
+        logging_interval="step", log_momentum=True, log_weight_decay=True
+    )
+    logger = pl.loggers.CSVLogger(tmp_path, name="logs")
+    trainer(tmp_path, [monitor, cb], logger=logger, log_every_n_steps=1).fit(
+        WithMomentum(), **loaders()
+    )
+    bm, bwd, lr = m.bind(total_steps=24), wd.bind(total_steps=24), lrp.cosine(total_steps=24)
+    assert_close([x[0] for x in seen], [0.1 * lr(k) for k in range(24)], "lr")
+    assert_close([x[1] for x in seen], [0.9 * bm(k) for k in range(24)], "momentum")
+    assert_close([x[2] for x in seen], [0.01 * bwd(k) for k in range(24)], "weight_decay")
+    assert monitor.last_momentum_values["lr-SGD-momentum"] == pytest.approx(seen[-1][1])
+    assert monitor.last_weight_decay_values["lr-SGD-weight_decay"] == pytest.approx(seen[-1][2])
+
+
+def test_an_optimizer_without_momentum_is_refused(tmp_path: Path) -> None:
+    class Adagrad(Tiny):
+        def configure_optimizers(self) -> Any:
+            return torch.optim.Adagrad(self.parameters(), lr=0.1)
+
+    cb = LRSchedulerCallback(lrp.constant(), momentum=lrp.linear())
+    with pytest.raises(ValueError, match=r"has no momentum hyperparameter"):
+        trainer(tmp_path, [cb]).fit(Adagrad(), **loaders())
