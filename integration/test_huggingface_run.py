@@ -18,7 +18,7 @@ from test_huggingface import LR, assert_close, data, logged_lrs, train
 
 from conftest import require
 
-require("torch")
+torch = require("torch")
 require("transformers")
 require("accelerate")
 
@@ -106,3 +106,67 @@ def test_resume_with_more_steps_stretches_the_rest(tmp_path: Path) -> None:
     assert rec2.lrs[6] == rec.lrs[6]  # continuous at the resume step
     logged = logged_lrs(longer)
     assert_close([logged[k] for k in range(6, 20)], [rec2.lrs[k][0] for k in range(6, 20)])
+
+
+def named_groups_sgd(**kw: Any) -> Any:
+    from test_huggingface import bert
+
+    m = bert()
+    head = [p for n, p in m.named_parameters() if n.startswith(("classifier", "pooler"))]
+    ids = {id(p) for p in head}
+    body = [p for p in m.parameters() if id(p) not in ids]
+    opt = torch.optim.SGD(
+        [
+            {"params": body, "lr": LR, "name": "body"},
+            {"params": head, "lr": 10 * LR, "name": "head"},
+        ],
+        lr=LR,
+        **kw,
+    )
+    opt.model_ref = m  # type: ignore[attr-defined]
+    return opt
+
+
+def test_two_named_groups_with_their_own_schedules_are_applied_and_logged(tmp_path: Path) -> None:
+    schedules = {"body": lrp.linear(warmup_steps=4), "head": lrp.cosine(final=0.1)}
+    trainer, rec = train(
+        tmp_path, "bert", LRSchedulerCallback(schedules), optimizers=(named_groups_sgd(), None)
+    )
+    body, head = (s.bind(total_steps=12, steps_per_epoch=4) for s in schedules.values())
+    assert_close([rec.lrs[k][0] for k in range(12)], [LR * body(k) for k in range(12)])
+    assert_close([rec.lrs[k][1] for k in range(12)], [10 * LR * head(k) for k in range(12)])
+    logs = {e["step"] - 1: e for e in trainer.state.log_history if "learning_rate" in e}
+    assert_close(
+        [logs[k]["learning_rate/body"] for k in range(12)], [rec.lrs[k][0] for k in range(12)]
+    )
+    assert_close(
+        [logs[k]["learning_rate/head"] for k in range(12)], [rec.lrs[k][1] for k in range(12)]
+    )
+
+
+def test_momentum_and_weight_decay_are_applied_and_logged_next_to_the_lr(tmp_path: Path) -> None:
+    m, wd = lrp.linear(final=0.5), lrp.constant(warmup_steps=4)
+    seen: dict[int, tuple[float, float]] = {}
+
+    class Watch(TrainerCallback):
+        def on_optimizer_step(
+            self, args: Any, state: Any, control: Any, optimizer: Any = None, **kw: Any
+        ) -> None:
+            g = optimizer.param_groups[0]  # written before the update, still there after it
+            seen[state.global_step] = (float(g["betas"][0]), float(g["weight_decay"]))
+
+    trainer, _ = train(
+        tmp_path,
+        "bert",
+        LRSchedulerCallback(lrp.constant(), momentum=m, weight_decay=wd),
+        extra_callbacks=(Watch(),),
+        weight_decay=0.01,
+    )
+    bm, bwd = m.bind(total_steps=12), wd.bind(total_steps=12)
+    assert_close([seen[k][0] for k in range(12)], [0.9 * bm(k) for k in range(12)])
+    assert_close([seen[k][1] for k in range(12)], [0.01 * bwd(k) for k in range(12)])
+    logs = {e["step"] - 1: e for e in trainer.state.log_history if "learning_rate" in e}
+    assert [logs[k]["momentum"] for k in range(12)] == [seen[k][0] for k in range(12)]
+    # the Trainer's two groups (decay, no decay) differ: one entry per group
+    assert [logs[k]["weight_decay/pg0"] for k in range(12)] == [seen[k][1] for k in range(12)]
+    assert {logs[k]["weight_decay/pg1"] for k in range(12)} == {0.0}

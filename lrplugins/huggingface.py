@@ -259,6 +259,25 @@ class LRSchedulerCallback(TrainerCallback):
         self._run.observe(_same_on_all_ranks(float(value), args))
         self._mult.refresh()
 
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Log each group's LR under its name, and momentum / weight decay, next to
+        ``learning_rate`` (the values of the update just taken)."""
+        sched = self._scheduler
+        if sched is None or logs is None or "learning_rate" not in logs:
+            return
+        extra = _named_values(self._run, state.global_step - 1, sched.optimizer.param_groups)
+        logs.update(extra)
+        last = state.log_history[-1] if state.log_history else {}
+        if extra and last.get("step") == state.global_step and "learning_rate" in last:
+            last.update(extra)  # the Trainer appended a copy of logs before calling on_log
+
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
@@ -356,6 +375,23 @@ def _same_on_all_ranks(value: float, args: TrainingArguments) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.broadcast(t, src=0)
     return float(t.item())
+
+
+def _named_values(run: RunState, step: int, groups: list[dict[str, Any]]) -> dict[str, float]:
+    """``momentum`` and ``weight_decay`` of ``step``, or ``<key>/<group name>`` for each group
+    when the groups are configured differently (``learning_rate/head``, ``weight_decay/pg1``)."""
+    records = run.groups[0]
+    names = [r["name"] or f"pg{i}" for i, r in enumerate(records)]
+    out: dict[str, float] = {}
+    for hyper in run.scheduled:
+        values = run.lrs(0, step, groups) if hyper == "lr" else run.values(hyper, 0, step)
+        key = "learning_rate" if hyper == "lr" else hyper
+        if len({(r["base"][hyper], r["keys"][hyper], r["join"]) for r in records}) > 1:
+            # the groups are configured differently: one entry per group, by name
+            out.update({f"{key}/{name}": v for name, v in zip(names, values)})
+        elif hyper != "lr":
+            out[key] = values[0]
+    return out
 
 
 def _hint(spe: int | None) -> str:
