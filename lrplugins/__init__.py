@@ -13,11 +13,12 @@
 
 from . import _schedules
 from ._plateau import Plateau
+from ._run import MissingMetricError, RunState
 from ._schedules import *
 
 __version__ = "0.1.0"
 
-# The core API: the plateau monitor, then every schedule name, read from the catalog's modules
+# The core API: the plateau monitor and the run-state engine, then every schedule name, read from the catalog's modules
 # (a `+=` of a submodule's __all__ is what static type checkers follow).
-__all__ = ["Plateau"]
+__all__ = ["MissingMetricError", "Plateau", "RunState"]
 __all__ += _schedules.__all__
