@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+import warnings
 from typing import Any, Callable
 
 if len(sys.argv) > 1 and sys.argv[1] == "load-child":  # the fresh process: nothing but these
@@ -132,6 +134,28 @@ def close(got: Any, want: Any, what: str, rtol: float = 1e-4, atol: float = 1e-6
         raise AssertionError(f"{what}:\n got  {np.round(got, 7).tolist()}\n want {np.round(want, 7).tolist()}")
 
 
+def expect(exc: type, words: list[str], fn: Callable[[], Any]) -> None:
+    """``fn()`` raises ``exc`` with every one of ``words`` in its message."""
+    try:
+        fn()
+    except exc as e:
+        msg = str(e)
+        missing = [w for w in words if w not in msg]
+        if missing:
+            raise AssertionError(f"{exc.__name__} message lacks {missing}: {msg}") from None
+    else:
+        raise AssertionError(f"no {exc.__name__}")
+
+
+def ours(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The lrplugins warnings among ``caught``."""
+    return [str(w.message) for w in caught if "LRSchedulerCallback" in str(w.message)]
+
+
+def kernel(model: keras.Model) -> np.ndarray:
+    return ops.convert_to_numpy(model.trainable_weights[0])
+
+
 def fit(model: keras.Model, d: dict[str, np.ndarray], epochs: int, callbacks: list[Any], **kw: Any) -> Any:
     return model.fit(
         d["x"], d["y"], batch_size=B, epochs=epochs, shuffle=False, verbose=0,
@@ -226,9 +250,10 @@ def trace() -> dict[str, Any]:
 def accumulation() -> str:
     """gradient_accumulation_steps=2: the schedule advances once per real update."""
     d = data(32)  # 8 micro-batches = 4 updates per epoch, 2 epochs = 8 updates
-    # schedule straight in the optimizer (reads k from the calling optimizer)
+    # schedule straight in the optimizer: no callback, so it is told k itself
     s = lrp.linear(total_steps=8, warmup_steps=2, final=0.1)
-    model = linear_model(keras.optimizers.SGD(LearningRateSchedule(s, 0.2), gradient_accumulation_steps=2))
+    lrs = LearningRateSchedule(s, 0.2, gradient_accumulation_steps=2)  # told k explicitly
+    model = linear_model(keras.optimizers.SGD(lrs, gradient_accumulation_steps=2))
     rec = Weights()
     fit(model, d, 2, [rec])
     close(applied_lrs(rec.w, d, accum=2), 0.2 * np.array(s.values(range(8))), "in optimizer")
@@ -363,18 +388,6 @@ def data_parallel() -> str:
 def errors() -> str:
     """Clear errors: unbound without callback, unknown run length, missing metric, foreign LR."""
     d = data(16)
-
-    def expect(exc: type, words: list[str], fn: Callable[[], Any]) -> None:
-        try:
-            fn()
-        except exc as e:
-            msg = str(e)
-            missing = [w for w in words if w not in msg]
-            if missing:
-                raise AssertionError(f"{exc.__name__} message lacks {missing}: {msg}") from None
-        else:
-            raise AssertionError(f"no {exc.__name__}")
-
     unbound = LearningRateSchedule(lrp.cosine(warmup_steps="5%"), 0.1)
     expect(lrp.UnboundScheduleError, ["total_steps", "LRSchedulerCallback"],
            lambda: fit(linear_model(keras.optimizers.SGD(unbound)), d, 1, []))
@@ -392,6 +405,18 @@ def errors() -> str:
     expect(TypeError, ["learning_rate", "float"],
            lambda: fit(linear_model(keras.optimizers.SGD(foreign)), d, 1,
                        [LRSchedulerCallback(lrp.cosine())]))
+    for other in (keras.callbacks.ReduceLROnPlateau(), keras.callbacks.LearningRateScheduler(lambda e, lr: lr),
+                  LRSchedulerCallback(lrp.constant())):
+        model = linear_model(keras.optimizers.SGD(0.1))
+        expect(ValueError, [type(other).__name__, "also sets the learning rate"],
+               lambda m=model, o=other: fit(m, d, 1, [LRSchedulerCallback(lrp.cosine()), o]))
+        if np.any(kernel(model) != 0):
+            raise AssertionError(f"trained before refusing {type(other).__name__}")
+    import lrplugins.keras as adapter
+
+    for version in ("3.8.0", "4.0.0"):  # outside the supported range: refused, naming both
+        expect(ImportError, [f"keras {version}", "keras>=3.15,<4"], lambda v=version: adapter._check_version(v))
+    adapter._check_version(keras.__version__)
     expect(TypeError, ["custom"], lambda: LearningRateSchedule(lrp.custom(lambda s: 1.0), 0.1))
     expect(ValueError, ["base_lr", "-1"], lambda: LearningRateSchedule(lrp.constant(), -1))
     expect(ValueError, ["plateau", "monitor"], lambda: LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau()))
@@ -403,6 +428,222 @@ def _fit_generator(gen: Callable[[], Any]) -> Any:
     model = linear_model(keras.optimizers.SGD(0.1))
     return model.fit(gen(), epochs=2, steps_per_epoch=None, verbose=0,
                      callbacks=[LRSchedulerCallback(lrp.cosine(warmup_steps=2)), StopAfter(1)])
+
+
+class CallAt(keras.callbacks.Callback):
+    """Calls ``fn()`` from ``on_train_batch_end`` once the optimizer has taken ``update`` updates."""
+
+    def __init__(self, update: int, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self.update, self.fn, self.done = update, fn, False
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        if not self.done and int(ops.convert_to_numpy(self.model.optimizer.iterations)) == self.update:
+            self.done = True
+            self.fn()
+
+
+def no_validation() -> str:
+    """A val_* monitor in a fit without validation data: refused before any update (strict) or
+    warned (strict=False); validation_freq=2 skips the other epochs silently; validation_split works."""
+    d = data(24)
+
+    def cb(strict: bool = True) -> LRSchedulerCallback:
+        return LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(factor=0.5, patience=0),
+                                   monitor="val_loss", strict=strict)
+
+    def plain_fit(model: keras.Model, c: Any, **kw: Any) -> Any:
+        return model.fit(d["x"], d["y"], batch_size=B, epochs=4, shuffle=False, verbose=0,
+                         callbacks=[c], **kw)
+
+    model = linear_model(keras.optimizers.SGD(0.1))
+    expect(ValueError, ["val_loss", "validation_data=", "validation_split=", "strict=False"],
+           lambda: plain_fit(model, cb()))
+    if np.any(kernel(model) != 0):
+        raise AssertionError("the model was trained before the refusal")
+    c = cb(strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plain_fit(linear_model(keras.optimizers.SGD(0.1)), c)
+    got = ours(caught)
+    if len(got) != 1 or "val_loss" not in got[0] or "validation_data=" not in got[0]:
+        raise AssertionError(f"expected one warning naming val_loss and validation_data=: {got}")
+    if c.plateau.state_dict() != lrp.Plateau(factor=0.5, patience=0).state_dict():
+        raise AssertionError(f"the plateau was fed: {c.plateau.state_dict()}")
+    # validation every 2nd epoch: fed at epochs 1 and 3 only (constant val_loss: one cut, at 3)
+    c = cb()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(linear_model(keras.optimizers.SGD(0.1)), d, 4, [c], validation_freq=2)
+    if ours(caught) or c.plateau.num_reductions != 1:  # fed 4 times: 3 cuts
+        raise AssertionError(f"validation_freq=2: {ours(caught)} {c.plateau.state_dict()}")
+    c = cb()
+    plain_fit(linear_model(keras.optimizers.SGD(0.1)), c, validation_split=0.25)
+    if not np.isfinite(c.plateau.state_dict()["best"]):
+        raise AssertionError("validation_split: the plateau was never fed")
+    return "ok"
+
+
+def metrics() -> str:
+    """strict=False: a missing monitor warns once and is skipped; a training metric ("loss") is fed
+    the epoch that just ended."""
+    d = data(24)
+    c = LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(), monitor="val_acc", strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(linear_model(keras.optimizers.SGD(0.1)), d, 3, [c])
+    got = ours(caught)
+    if len(got) != 1 or "val_acc" not in got[0] or "val_loss" not in got[0]:
+        raise AssertionError(f"expected one warning naming val_acc and the available metrics: {got}")
+    if c.plateau.state_dict() != lrp.Plateau().state_dict():
+        raise AssertionError(f"the plateau was fed: {c.plateau.state_dict()}")
+    c = LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(), monitor="loss")
+    seen: list[tuple[float, float]] = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: seen.append((c.plateau.state_dict()["best"], logs["loss"])))
+    fit(linear_model(keras.optimizers.SGD(0.1)), d, 3, [c, probe])
+    close([b for b, _ in seen], [v for _, v in seen], "plateau best vs this epoch's loss", rtol=1e-6)
+    return "ok"
+
+
+def cooldown() -> str:
+    """cb.cooldown() from a signal handler mid-epoch: the cooldown starts at the next update from
+    the LR in force (plateau scale included), and the model's optimizer config holds it."""
+    d = data(24)  # 6 batches per epoch, 5 epochs = 30 updates
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    cb = LRSchedulerCallback(sched, plateau=lrp.Plateau(factor=0.5, patience=0), monitor="val_loss")
+    rec = Weights()
+    model = linear_model(keras.optimizers.SGD(0.1))
+    usr1 = getattr(signal, "SIGUSR1", None)
+    def request() -> None:
+        cb.cooldown(8, shape="linear", final=0.05)
+
+    previous = signal.signal(usr1, lambda *_: request()) if usr1 else None
+    try:
+        hist = fit(model, d, 5, [cb, CallAt(14, (lambda: signal.raise_signal(usr1)) if usr1 else request), rec])
+    finally:
+        if usr1:
+            signal.signal(usr1, previous)
+    bound = sched.bind(total_steps=30, steps_per_epoch=6)
+    # constant val_loss, patience 0: bad at the end of epoch 1, so scale 0.5 from update 12
+    before = 0.1 * np.array(bound.values(range(30))) * np.array([1.0] * 12 + [0.5] * 18)
+    cooled = (0.5 * bound).cooldown(at=14, steps=8, shape="linear", final=0.05)
+    want = np.where(np.arange(30) < 14, before, 0.1 * np.array(cooled.values(range(30))))
+    close(applied_lrs(rec.w, d), want, "applied LR")
+    close(hist.history["learning_rate"], want[5::6], "History learning_rate")
+    events = cb.state_dict()["events"]
+    if [(e["kind"], e["at"], e["scale"]) for e in events] != [("cooldown", 14, 0.5)]:
+        raise AssertionError(f"events: {events}")
+    config = json.loads(json.dumps(model.optimizer._learning_rate.get_config()))
+    saved = LearningRateSchedule.from_config(config)
+    close([saved.lr(u) for u in range(30)], want, "the optimizer config's schedule")
+    return "ok"
+
+
+def cooldown_resume() -> str:
+    """A crash after a mid-epoch cooldown, rerun with BackupAndRestore + backup_dir: the same
+    weights and History as the uninterrupted run."""
+    d = data(24)
+    sched, plateau_cfg = _resume_spec()
+
+    def run(folder: str | None, extra: list[Any]) -> Any:
+        cb = LRSchedulerCallback(sched, plateau=lrp.Plateau.from_config(plateau_cfg),
+                                 monitor="val_loss", backup_dir=folder)
+        model = linear_model(keras.optimizers.SGD(0.05, momentum=0.9))
+        cbs: list[Any] = [cb] + ([keras.callbacks.BackupAndRestore(folder)] if folder else [])
+        hist = fit(model, d, 5, cbs + [CallAt(9, lambda: cb.cooldown(12)), *extra])
+        return kernel(model), hist.history["learning_rate"]
+
+    w_full, lr_full = run(None, [])
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            run(folder, [StopAfter(3, error=True)])
+        except KeyboardInterrupt:
+            pass
+        w, lr = run(folder, [])
+    close(w, w_full, "weights after restore", rtol=1e-6, atol=1e-7)
+    close(lr, lr_full[3:], "History learning_rate after restore")
+    if not lr_full[4] < lr_full[1] * 0.5:
+        raise AssertionError(f"no cooldown visible: {lr_full}")
+    return "ok"
+
+
+def horizon() -> str:
+    """Resume (BackupAndRestore) with another number of epochs: stretched (more) or squeezed (fewer)
+    from the resume update, one warning naming both totals; horizon='rebind' binds again."""
+    d = data(24)  # 6 updates per epoch; the first run (4 epochs = 24 updates) crashes after 2
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    bound = sched.bind(total_steps=24, steps_per_epoch=6)
+    for mode, epochs in (("stretch", 6), ("stretch", 3), ("rebind", 6)):
+        with tempfile.TemporaryDirectory() as folder:
+            def run(n: int, extra: list[Any], mode: str = mode, folder: str = folder) -> Weights:
+                rec = Weights()
+                cb = LRSchedulerCallback(sched, horizon=mode, backup_dir=folder)
+                model = linear_model(keras.optimizers.SGD(0.1))
+                fit(model, d, n, [cb, keras.callbacks.BackupAndRestore(folder), *extra, rec])
+                return rec
+
+            try:
+                run(4, [StopAfter(2, error=True)])
+            except KeyboardInterrupt:
+                pass
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                rec = run(epochs, [])
+            total = 6 * epochs
+            got = [m for m in ours(caught) if "24" in m and str(total) in m]
+            if len(got) != 1 or len(ours(caught)) != 1:
+                raise AssertionError(f"{mode} to {total}: expected one warning, got {ours(caught)}")
+            if mode == "stretch":
+                want = bound.stretch(at=12, total_steps=total)
+            else:
+                want = sched.bind(total_steps=total, steps_per_epoch=6)
+            close(applied_lrs(rec.w, d), 0.1 * np.array(want.values(range(12, total))),
+                  f"{mode} to {total} updates")
+    return "ok"
+
+
+def loss_scale() -> str:
+    """A LossScaleOptimizer (what mixed precision wraps around the optimizer): the callback drives
+    the inner optimizer; every update's LR and the plateau cut apply."""
+    d = data(24)
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    cb = LRSchedulerCallback(sched, plateau=lrp.Plateau(factor=0.5, patience=0), monitor="val_loss")
+    rec = Weights()
+    fit(linear_model(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1))), d, 3, [cb, rec])
+    bound = sched.bind(total_steps=18, steps_per_epoch=6)
+    want = 0.1 * np.array(bound.values(range(18))) * np.array([1.0] * 12 + [0.5] * 6)
+    close(applied_lrs(rec.w, d), want, "applied LR through LossScaleOptimizer")
+    return "ok"
+
+
+def reuse() -> str:
+    """One callback object: a second fit on the same model and a fit on a new model each start a
+    new run (schedule from update 0, fresh plateau); a weights-only resume (optimizer not restored)
+    continues at the resumed update with a warning."""
+    d = data(24)  # 3 epochs of 6 updates
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    bound = sched.bind(total_steps=18, steps_per_epoch=6)
+    # constant val_loss, patience 0: the cut comes at the end of epoch 1 (0.5 for epoch 2)
+    want = 0.1 * np.array(bound.values(range(18))) * np.array([1.0] * 12 + [0.5] * 6)
+    cb = LRSchedulerCallback(sched, plateau=lrp.Plateau(factor=0.5, patience=0), monitor="val_loss")
+    model = linear_model(keras.optimizers.SGD(0.1))
+    for what, m in (("first fit", model), ("second fit, same model", model),
+                    ("new model", linear_model(keras.optimizers.SGD(0.1)))):
+        rec = Weights()
+        fit(m, d, 3, [cb, rec])
+        close(applied_lrs(rec.w, d), want, what)
+    # load_weights-style resume at epoch 1: the optimizer starts at update 0
+    resumed = linear_model(keras.optimizers.SGD(0.1))
+    resumed.set_weights(model.get_weights())
+    rec = Weights()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(resumed, d, 3, [LRSchedulerCallback(sched), rec], initial_epoch=1)
+    if not any("not restored" in m and "update 6" in m for m in ours(caught)):
+        raise AssertionError(f"no warning about the optimizer state: {ours(caught)}")
+    close(applied_lrs(rec.w, d), 0.1 * np.array(bound.values(range(6, 18))), "weights-only resume")
+    return "ok"
 
 
 def doctests() -> str:
@@ -426,6 +667,13 @@ SCENARIOS: dict[str, Callable[[], Any]] = {
     "backup_restore": backup_restore,
     "data_parallel": data_parallel,
     "errors": errors,
+    "no_validation": no_validation,
+    "metrics": metrics,
+    "cooldown": cooldown,
+    "cooldown_resume": cooldown_resume,
+    "horizon": horizon,
+    "reuse": reuse,
+    "loss_scale": loss_scale,
 }
 
 

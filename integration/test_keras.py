@@ -3,9 +3,10 @@
 Keras fixes its backend at first import, so each backend runs ``integration/keras_scenarios.py``
 once in a subprocess with ``KERAS_BACKEND`` set (jax with two simulated CPU devices for the
 DataParallel scenario); every scenario then shows as its own test. What each scenario checks is in
-its docstring there: LRs recovered from SGD weight changes (with and without gradient accumulation),
-the plateau cut epoch, History's ``learning_rate``, trace counts, save / load in a fresh process /
-continue, BackupAndRestore, DataParallel, and error messages.
+its docstring there: LRs recovered from SGD weight changes (with and without gradient accumulation,
+through a LossScaleOptimizer), the plateau cut epoch, History's ``learning_rate``, trace counts,
+save / load in a fresh process / continue, BackupAndRestore, DataParallel, a monitor that cannot be
+fed or is missing (strict and not), a reused callback, a weights-only resume, and error messages.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ SCENARIOS = [
     "backup_restore",
     "data_parallel",
     "errors",
+    "no_validation",
+    "metrics",
+    "reuse",
+    "loss_scale",
 ]
 
 pytestmark = pytest.mark.slow

@@ -1,26 +1,21 @@
 """Keras 3 adapter: a compiled learning-rate schedule and a callback that drives it.
 
-Two ways in, on every Keras backend (tensorflow, jax, torch):
+:class:`LearningRateSchedule` goes into an optimizer (``AdamW(learning_rate=LearningRateSchedule(
+lrp.cosine(total_steps=10_000, warmup_steps=500), base_lr=3e-4))``): ``keras.ops`` from the core's
+single formula, inside the compiled train step on every backend. :class:`LRSchedulerCallback` goes
+into ``model.fit(callbacks=[...])``: it wires ``fit`` to a :class:`lrplugins.RunState` (binding,
+plateau, cooldown, resume) and puts the schedule in force into the optimizer.
+``import lrplugins.keras`` registers ``"lrplugins>LearningRateSchedule"``, so
+``keras.models.load_model`` restores it without ``custom_objects``.
 
-* :class:`LearningRateSchedule` goes straight into an optimizer::
-
-      opt = keras.optimizers.AdamW(learning_rate=LearningRateSchedule(
-          lrp.cosine(total_steps=10_000, warmup_steps=500), base_lr=3e-4))
-
-  The LR of update ``u`` is ``base_lr * schedule(u) * scale``, computed with ``keras.ops`` inside the
-  compiled train step from the core's single formula (no Python ``if`` on the step, so jax can trace
-  it; traced once, never per step). ``u`` counts real optimizer updates: under
-  ``gradient_accumulation_steps=k`` the optimizer hands the schedule its micro-batch counter, which
-  is divided by ``k`` (floor).
-
-* :class:`LRSchedulerCallback` goes into ``model.fit(callbacks=[...])``: it binds an unbound schedule
-  from the run (``"5%"``, ``"2ep"``, ``total_steps=None``), feeds a :class:`lrplugins.Plateau` the
-  monitored metric at each epoch end and writes ``learning_rate`` into the epoch logs (so History,
-  CSVLogger and TensorBoard see the LR actually applied).
-
-``import lrplugins.keras`` registers :class:`LearningRateSchedule` with Keras
-(``"lrplugins>LearningRateSchedule"``), so ``keras.models.load_model("m.keras")`` restores it without
-``custom_objects`` once this module has been imported.
+Keras internals relied on, each guarded by a scenario of ``integration/keras_scenarios.py``:
+``optimizer._learning_rate`` (a schedule or a float, read without evaluating it; all); the optimizer
+calls its schedule with ``_iterations``, the micro-batch counter (``accumulation``);
+``model.make_train_function(force=True)`` (``trace``, ``cooldown``); ``model.fit``'s arguments
+``validation_data`` and ``callbacks``, read from its frame at train begin, as callbacks have no
+public view of them (``no_validation``, ``errors``); on jax ``callback.model`` syncs the trainer's
+state, so ``optimizer.iterations`` is read in hooks only (``cooldown``); ``LossScaleOptimizer.
+inner_optimizer`` (``loss_scale``).
 
 >>> import keras, lrplugins as lrp
 >>> from lrplugins.keras import LearningRateSchedule
@@ -32,7 +27,6 @@ Two ways in, on every Keras backend (tensorflow, jax, torch):
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import warnings
@@ -46,438 +40,387 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         f"lrplugins.keras needs Keras 3 ({exc}); install it with: pip install 'lrplugins[keras]'"
     ) from exc
 
-if not str(getattr(keras, "__version__", "0")).startswith("3"):  # pragma: no cover
-    raise ImportError(
-        f"lrplugins.keras needs Keras 3, found keras {keras.__version__}; "
-        "install it with: pip install 'lrplugins[keras]'"
-    )
-
 from ._ops import ArrayOps
 from ._plateau import Plateau
-from ._schedules import Schedule, UnboundScheduleError, from_config
+from ._run import RunState
+from ._schedules import Schedule, UnboundScheduleError, constant, from_config
+from ._validate import integer, real
 
 __all__ = ["KERAS_OPS", "LRSchedulerCallback", "LearningRateSchedule"]
 
-_BaseOptimizer = keras.optimizers.Optimizer
-_STATE_VERSION = 1
+_SUPPORTED = ((3, 15), (4, 0))  # the range the integration tests run on (pyproject's floor)
 
 
+def _check_version(version: str) -> None:
+    """Refuse a Keras outside :data:`_SUPPORTED`, naming the installed version and the range."""
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if not _SUPPORTED[0] <= parts < _SUPPORTED[1]:
+        (lo1, lo2), (hi, _) = _SUPPORTED
+        raise ImportError(
+            f"lrplugins.keras supports keras>={lo1}.{lo2},<{hi}; found keras {version}. Install "
+            "a supported version: pip install 'lrplugins[keras]'"
+        )
+
+
+_check_version(keras.__version__)
 KERAS_OPS = ArrayOps(ops)
 """``schedule.evaluate(t, KERAS_OPS)`` evaluates a schedule on a float32 ``keras.ops`` tensor."""
 
 
-def _check_schedule(owner: str, schedule: Any) -> Schedule:
+def _compilable(owner: str, schedule: Any) -> Schedule:
+    schedule = from_config(schedule) if isinstance(schedule, dict) else schedule
     if not isinstance(schedule, Schedule):
-        raise TypeError(
-            f"{owner}: schedule must be an lrplugins schedule (e.g. lrplugins.cosine(...)), "
-            f"got {schedule!r}"
-        )
+        raise TypeError(f"{owner}(): schedule must be an lrplugins schedule, got {schedule!r}")
     try:
         schedule.to_config()
     except TypeError as exc:  # custom(fn) anywhere inside: no graph form, no config
         raise TypeError(
-            f"{owner}: schedule {schedule!r} cannot run inside a Keras train step or be saved "
+            f"{owner}(): schedule {schedule!r} cannot run inside a Keras train step or be saved "
             f"with the model ({exc})"
         ) from None
     return schedule
 
 
-def _real(owner: str, name: str, value: Any, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: {name} must be a number, got {value!r}")
-    x = float(value)
-    if not math.isfinite(x) or x < 0.0 or (positive and x == 0.0):
-        rule = "> 0" if positive else ">= 0"
-        raise ValueError(f"{owner}: {name} must be a finite number {rule}, got {value!r}")
-    return x
-
-
-def _calling_optimizer() -> Any:
-    """The Keras optimizer that is asking for its learning rate, if any (see ``__call__``)."""
-    frame: Any = sys._getframe(2)
-    for _ in range(3):
-        if frame is None:
-            return None
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, _BaseOptimizer):
-            return owner
-        frame = frame.f_back
-    return None
-
-
 @keras.saving.register_keras_serializable(package="lrplugins")
 class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A Keras learning-rate schedule: ``lr(u) = base_lr * schedule(u) * scale``.
+    """A Keras learning-rate schedule: ``lr = base_lr * schedule(u) * scale``.
 
-    ``u`` is the number of optimizer updates already taken (0 for the first). Keras optimizers pass
-    their iteration counter, which under ``gradient_accumulation_steps=k`` counts micro-batches;
-    the schedule reads ``k`` from the optimizer that calls it and uses ``u = counter // k``, so the
-    schedule advances once per real update (Keras's own schedules advance per micro-batch). Called
-    directly, ``lrs(u)`` is the LR of update ``u``.
-
-    The value is computed with ``keras.ops`` from the core formula (``schedule.evaluate``) on a
-    float32 step, so it matches ``base_lr * schedule(u) * scale`` to float32 precision, runs inside
-    jit/tf.function graphs, and is traced once per compiled train function.
+    ``u = max(counter // gradient_accumulation_steps - offset, 0)``, where ``counter`` is what the
+    optimizer passes: its micro-batch counter, so give the optimizer's
+    ``gradient_accumulation_steps`` here too (:class:`LRSchedulerCallback` sets it), and ``u``
+    counts real updates. Evaluated with ``keras.ops`` on a float32 step (jit-safe).
 
     Args:
-        schedule: an lrplugins schedule (a multiplier of ``base_lr``). It may be unbound if an
-            :class:`LRSchedulerCallback` binds it from the run; evaluating it unbound raises
-            :class:`lrplugins.UnboundScheduleError`. ``lrplugins.custom(fn)`` is refused (a Python
-            callable cannot be compiled or saved).
-        base_lr: the base learning rate (an absolute LR, > 0).
-        scale: a constant multiplier (>= 0), the plateau multiplier that
-            :class:`LRSchedulerCallback` keeps here so that it is saved with the model. It is baked
-            into the compiled train step: change it only through the callback (which recompiles).
+        schedule: an lrplugins schedule (a multiplier of ``base_lr``) or its config dict; unbound
+            only when :class:`LRSchedulerCallback` binds it. ``lrplugins.custom`` is refused.
+        base_lr: the base learning rate (absolute, > 0).
+        scale: a constant multiplier (>= 0): the plateau scale the callback keeps here.
+        gradient_accumulation_steps: micro-batches per optimizer update (>= 1).
+        offset: the optimizer update (``optimizer.iterations``) where ``u`` is 0 (the callback
+            sets it when a new ``fit`` starts a new run on an optimizer that has already trained).
 
-    ``get_config()`` holds ``schedule.to_config()``, ``base_lr`` and ``scale``; the class is
-    registered as ``"lrplugins>LearningRateSchedule"``, so ``model.save`` / ``keras.models.load_model``
-    restore it with no ``custom_objects`` once ``lrplugins.keras`` is imported.
+    The attributes are these arguments; the compiled step reads them when it is traced (the
+    callback recompiles after changing them). ``get_config()`` holds all five.
 
     >>> import lrplugins as lrp
-    >>> lrs = LearningRateSchedule(lrp.cosine(total_steps=100, warmup_steps=10), base_lr=0.5)
-    >>> round(float(lrs(5)), 6), round(float(lrs(10)), 6)
-    (0.25, 0.5)
-    >>> LearningRateSchedule.from_config(lrs.get_config()).get_config() == lrs.get_config()
-    True
+    >>> lrs = LearningRateSchedule(lrp.linear(total_steps=4), 0.1, gradient_accumulation_steps=2)
+    >>> [round(float(lrs(c)), 6) for c in range(4)]  # micro-batches 0..3 = updates 0, 0, 1, 1
+    [0.1, 0.1, 0.075, 0.075]
+    >>> round(lrs.lr(1), 6), LearningRateSchedule.from_config(lrs.get_config()).lr(1) == lrs.lr(1)
+    (0.075, True)
     """
 
-    def __init__(self, schedule: Schedule, base_lr: float, scale: float = 1.0) -> None:
-        owner = "LearningRateSchedule()"
-        self._schedule = _check_schedule(owner, schedule)
-        self._base_lr = _real(owner, "base_lr", base_lr, positive=True)
-        self._scale = _real(owner, "scale", scale)
-
-    # -- read-only views ------------------------------------------------------------------------
-    @property
-    def schedule(self) -> Schedule:
-        """The lrplugins schedule (the multiplier of ``base_lr``)."""
-        return self._schedule
-
-    @property
-    def base_lr(self) -> float:
-        """The base learning rate."""
-        return self._base_lr
-
-    @property
-    def scale(self) -> float:
-        """The constant (plateau) multiplier baked into the compiled step."""
-        return self._scale
+    def __init__(
+        self,
+        schedule: Schedule | dict[str, Any],
+        base_lr: float,
+        scale: float = 1.0,
+        *,
+        gradient_accumulation_steps: int = 1,
+        offset: int = 0,
+    ) -> None:
+        owner = "LearningRateSchedule"
+        self.schedule = _compilable(owner, schedule)
+        self.base_lr = real(owner, "base_lr", base_lr, lo=0.0, lo_open=True)
+        self.scale = real(owner, "scale", scale, lo=0.0)
+        k = integer(owner, "gradient_accumulation_steps", gradient_accumulation_steps, lo=1)
+        self.gradient_accumulation_steps = k
+        self.offset = integer(owner, "offset", offset, lo=-(2**62))
 
     def lr(self, update: int) -> float:
-        """The LR of optimizer update ``update`` as a Python float (the core's scalar path)."""
-        return self._base_lr * self._schedule(update) * self._scale
+        """The LR of optimizer update ``update`` (``optimizer.iterations``) as a Python float."""
+        return self.base_lr * self.schedule(max(update - self.offset, 0)) * self.scale
 
-    # -- Keras protocol -------------------------------------------------------------------------
     def __call__(self, step: Any) -> Any:
-        """The LR for the optimizer counter ``step`` (a Keras variable, tensor or int)."""
-        if not self._schedule.is_bound:
+        if not self.schedule.is_bound:
             raise UnboundScheduleError(
-                f"LearningRateSchedule: schedule {self._schedule!r} is unbound (missing "
-                f"{'; '.join(self._schedule.missing)}). Give it total_steps=... (and "
+                f"LearningRateSchedule: schedule {self.schedule!r} is unbound (missing "
+                f"{'; '.join(self.schedule.missing)}). Give it total_steps=... (and "
                 "steps_per_epoch=... for 'Nep' durations), or pass "
                 "lrplugins.keras.LRSchedulerCallback(...) to model.fit() to bind it from the run."
             )
-        opt = _calling_optimizer()
-        k = int(getattr(opt, "gradient_accumulation_steps", None) or 1)
-        step = ops.convert_to_tensor(step)
-        if k > 1:
-            step = ops.floor_divide(step, k)
-        t = ops.cast(step, "float32")
-        multiplier = self._schedule.evaluate(t, KERAS_OPS)
-        return ops.cast(multiplier, "float32") * (self._base_lr * self._scale)
+        u, k = ops.convert_to_tensor(step), self.gradient_accumulation_steps
+        u = ops.floor_divide(u, k) if k > 1 else u
+        u = ops.maximum(u - self.offset, 0) if self.offset else u
+        multiplier = self.schedule.evaluate(ops.cast(u, "float32"), KERAS_OPS)
+        return ops.cast(multiplier, "float32") * (self.base_lr * self.scale)
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "schedule": self._schedule.to_config(),
-            "base_lr": self._base_lr,
-            "scale": self._scale,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
-        config = dict(config)
-        config["schedule"] = from_config(config["schedule"])
-        return cls(**config)
+        extra = {k: getattr(self, k) for k in _DEFAULTS}
+        return {"schedule": self.schedule.to_config(), "base_lr": self.base_lr, **extra}
 
     def __repr__(self) -> str:
-        scale = "" if self._scale == 1.0 else f", scale={self._scale!r}"
-        return f"LearningRateSchedule({self._schedule!r}, base_lr={self._base_lr!r}{scale})"
+        extra = "".join(
+            f", {k}={getattr(self, k)!r}" for k, v in _DEFAULTS.items() if getattr(self, k) != v
+        )
+        return f"LearningRateSchedule({self.schedule!r}, base_lr={self.base_lr!r}{extra})"
 
-    def _set(self, schedule: Schedule, scale: float) -> None:
-        """Replace the schedule / scale (the callback recompiles the train step right after)."""
-        self._schedule = schedule
-        self._scale = scale
+
+_DEFAULTS = {"scale": 1.0, "gradient_accumulation_steps": 1, "offset": 0}
 
 
 class LRSchedulerCallback(keras.callbacks.Callback):
-    """Drive the optimizer's LR from a schedule (and a plateau monitor) during ``model.fit``.
+    """Drive the optimizer's LR from a schedule, a plateau and cooldowns during ``model.fit``.
 
-    The LR of update ``u`` is ``base_lr * schedule(u) * plateau.scale``, computed inside the compiled
-    train step by a :class:`LearningRateSchedule` that the callback puts into the optimizer:
+    The LR of update ``u`` of the run is ``base_lr * schedule(u) * plateau.scale``, computed in the
+    compiled step by the optimizer's :class:`LearningRateSchedule`: the callback puts one in
+    (``base_lr`` = the optimizer's float LR) or drives the one it holds (``schedule=None``: with its
+    schedule). Another Keras schedule, or another callback that sets the LR in the same ``fit``
+    (``ReduceLROnPlateau``, ``LearningRateScheduler``), is refused. A change (plateau cut,
+    cooldown) recompiles the train step once before the next update: no per-step cost.
 
-    * optimizer with a float ``learning_rate``: ``base_lr`` is that float, and the optimizer's
-      ``learning_rate`` becomes ``LearningRateSchedule(schedule, base_lr)`` (done in ``set_model``,
-      before any ``on_train_begin``, so ``BackupAndRestore`` and ``model.save`` see the final set of
-      optimizer variables whatever the order of the callbacks);
-    * optimizer that already holds a :class:`LearningRateSchedule` (built by you, or loaded with the
-      model): the callback drives that one (its ``base_lr``); with ``schedule=None`` it keeps its
-      schedule and only binds it and applies the plateau;
-    * any other Keras schedule or callable: refused with a ``TypeError`` (there is no exact way to
-      combine it with a plateau, and Keras's ``ReduceLROnPlateau`` raises on it too).
+    Runs: ``fit`` from epoch 0 starts a new run (``u`` from 0 although ``optimizer.iterations`` goes
+    on, a fresh plateau, as Keras's ``ReduceLROnPlateau`` resets), also with this callback reused.
+    ``fit(initial_epoch=e)`` continues: from the state given to :meth:`load_state_dict` or found
+    in ``backup_dir``, else from this callback's previous ``fit``, else at ``u = e * steps // k``
+    (warning when the optimizer is behind it: its state was not restored). The schedule is bound
+    to ``epochs * steps // k`` updates (``steps`` per epoch, ``k`` the optimizer's
+    ``gradient_accumulation_steps``); a continued run with another total is stretched to it
+    (``horizon="stretch"``, one warning naming both totals) or bound again (``"rebind"``).
 
-    Binding: in ``on_train_begin`` an unbound schedule gets
-    ``total_steps = epochs * steps // k`` and ``steps_per_epoch = steps // k`` from ``self.params``
-    (``steps`` = batches per epoch, ``k`` = the optimizer's ``gradient_accumulation_steps``). The run
-    length covers epochs ``0..epochs`` even when ``initial_epoch > 0``, so a resumed run binds the
-    same schedule as the uninterrupted one. Without a known ``steps`` (a generator with no length),
-    a schedule that needs it raises :class:`lrplugins.UnboundScheduleError` saying what to pass.
+    Monitor: ``logs[monitor]`` feeds the plateau at each epoch end (``"loss"``: the epoch that just
+    ended). A ``val_*`` monitor in a ``fit`` without ``validation_data=``/``validation_split=``
+    raises at train begin (``strict=False``: warns); epochs skipped by ``validation_freq`` are
+    skipped. A monitor missing from epoch logs that should hold it raises
+    :class:`~lrplugins._run.MissingMetricError` listing them (``strict=False``: warns once).
+    Patience follows torch: Keras's ``ReduceLROnPlateau(patience=p)`` is ``Plateau(patience=p-1)``.
+    ``logs["learning_rate"]`` is the LR of the epoch's last update.
 
-    Plateau: at each epoch end ``logs[monitor]`` goes to ``plateau.update``; when the scale changes
-    the train step is recompiled once (``model.make_train_function(force=True)``), so the next
-    update uses it on every backend (no per-step cost, no stale LR under jax's jit). A missing
-    metric raises a ``KeyError`` listing the logged ones, except a ``val_*`` metric in an epoch
-    without validation (``validation_freq > 1``), which is skipped. NaN counts as not improving.
-
-    Patience follows torch (and the rest of lrplugins): the cut comes on the ``patience + 1``-th bad
-    epoch in a row. Keras's ``ReduceLROnPlateau(patience=p)`` cuts on the ``p``-th; use
-    ``Plateau(patience=p - 1)`` to reproduce it.
-
-    Logging: ``logs["learning_rate"]`` at each epoch end is the LR applied by the epoch's last
-    update (before that epoch's plateau decision), so History shows the LR actually used.
-
-    Restarts: ``state_dict()`` / ``load_state_dict()`` hold the plateau state and the step
-    (JSON-compatible). ``model.save`` keeps the bound schedule, ``base_lr`` and the current scale in
-    the optimizer's config and the step in ``optimizer.iterations``; the plateau's counters (best
-    value, bad epochs, cooldown) live only in the callback. With ``backup_dir`` set to the
-    directory of a ``keras.callbacks.BackupAndRestore``, the callback writes its state there at each
-    epoch end and restores it when ``fit`` resumes, so a restarted run continues exactly.
+    Restarts: :meth:`state_dict` is the :class:`lrplugins.RunState` format (JSON); ``model.save``
+    keeps the schedule in force (cooldown included), ``base_lr``, scale and offset. With
+    ``backup_dir`` (a ``BackupAndRestore``'s directory) the state is written there at each epoch
+    end (``lrplugins_lr_state.json``, removed when ``fit`` ends) and restored on resume.
 
     Args:
-        schedule: the schedule (a multiplier of the base LR), or ``None`` to use the schedule of the
-            optimizer's :class:`LearningRateSchedule`.
-        plateau: an optional :class:`lrplugins.Plateau`; needs ``monitor``.
-        monitor: the logged metric fed to ``plateau`` at each epoch end, e.g. ``"val_loss"``.
-        backup_dir: a directory for the callback's state, normally the ``backup_dir`` of a
-            ``BackupAndRestore`` in the same ``fit`` (the file is ``lrplugins_lr_state.json``; it is
-            deleted when ``fit`` ends normally, as ``BackupAndRestore`` deletes its own).
+        schedule: a schedule or its config dict, or ``None`` (the optimizer's schedule).
+        plateau: a :class:`lrplugins.Plateau` or its config dict; needs ``monitor``.
+        monitor: the logged metric fed to ``plateau``, e.g. ``"val_loss"``.
+        strict: a monitor never fed, or missing, raises (``True``) or warns (``False``).
+        horizon: ``"stretch"`` or ``"rebind"``: a continued run with another total.
+        backup_dir: the directory of a ``keras.callbacks.BackupAndRestore`` in the same ``fit``.
 
     >>> import lrplugins as lrp
-    >>> cb = LRSchedulerCallback(lrp.cosine(warmup_steps="5%"), plateau=lrp.Plateau(patience=2),
-    ...                          monitor="val_loss")
-    >>> cb.state_dict()["plateau"]["scale"]
+    >>> cb = LRSchedulerCallback({"kind": "cosine", "warmup_steps": "5%"}, lrp.Plateau(), "val_loss")
+    >>> cb.state_dict()["plateau"]["state"]["scale"]
     1.0
     """
 
     def __init__(
         self,
-        schedule: Schedule | None = None,
-        plateau: Plateau | None = None,
+        schedule: Schedule | dict[str, Any] | None,
+        plateau: Plateau | dict[str, Any] | None = None,
         monitor: str | None = None,
         *,
+        strict: bool = True,
+        horizon: str = "stretch",
         backup_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
-        owner = "LRSchedulerCallback()"
-        if schedule is not None:
-            _check_schedule(owner, schedule)
-        if plateau is not None and not isinstance(plateau, Plateau):
-            raise TypeError(f"{owner}: plateau must be an lrplugins.Plateau, got {plateau!r}")
-        if monitor is not None and not isinstance(monitor, str):
-            raise TypeError(f"{owner}: monitor must be a metric name (str), got {monitor!r}")
-        if (plateau is None) != (monitor is None):
-            raise ValueError(
-                f"{owner}: plateau and monitor go together, got plateau={plateau!r}, "
-                f"monitor={monitor!r}"
-            )
-        self.schedule = schedule
-        self.plateau = plateau
-        self.monitor = monitor
+        self._run = run = RunState(
+            "LRSchedulerCallback",
+            schedule,
+            plateau,
+            monitor,
+            strict=strict,
+            horizon=horizon,
+            schedule_optional=True,
+            per_group=False,
+        )
+        self._given = None if schedule is None else _compilable("LRSchedulerCallback", run.schedule)
+        run.on_change = self._mark
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self._lrs: LearningRateSchedule | None = None
-        self._step = 0  # optimizer updates taken, as of the last epoch end
-        self._epochs_done = 0  # epochs completed, as of the last epoch end
-        self._resume_checked = False
+        self._source = self._given  # the schedule a new run starts from
+        self._loaded: dict[str, int] | None = None
+        self._pending: list[tuple[Any, str, float]] = []
+        self._in_fit = self._started = self._dirty = self._evaluated = self._late_check = False
+        self._offset = self._epochs_done = 0
+
+    @property
+    def schedule(self) -> Schedule | None:
+        """The schedule in force once ``fit`` started (bound, cooldowns applied), else the given."""
+        return self._run.active or self._run.schedule  # type: ignore[return-value]
+
+    @property
+    def plateau(self) -> Plateau | None:
+        return self._run.plateau
+
+    @property
+    def run_state(self) -> RunState:
+        return self._run
 
     @property
     def lr_schedule(self) -> LearningRateSchedule | None:
-        """The :class:`LearningRateSchedule` this callback drives (``None`` until attached to a
-        compiled model); ``cb.lr_schedule.lr(step)`` is the LR of update ``step``."""
+        """The optimizer's :class:`LearningRateSchedule` (``None`` until attached to a model)."""
         return self._lrs
 
-    # -- state ----------------------------------------------------------------------------------
+    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
+        """Start a cooldown at the next optimizer update, from the LR in force (plateau included).
+
+        The multiplier decays to ``final`` over ``steps`` updates (``"1-sqrt"``, ``"linear"`` or
+        ``"cosine"``), then holds it (:meth:`lrplugins.RunState.cooldown`: a second call restarts
+        from the LR in force). Arguments are checked at once. During ``fit`` (another callback, a
+        signal handler) it is recorded at the next batch begin (the next ``steps_per_execution``
+        boundary); after a ``fit``, at once, in that run; before a ``fit``, at its first update.
+        Saved by :meth:`state_dict`, ``backup_dir`` and ``model.save``.
+        """
+        run = self._run
+        (run.active or constant()).cooldown(at=run.step, steps=steps, shape=shape, final=final)
+        self._pending.append((steps, shape, final))  # checked above, recorded by _sync
+        if not self._in_fit and run.active is not None:
+            self._sync()
+
     def state_dict(self) -> dict[str, Any]:
-        """The callback's runtime state, JSON-compatible: plateau state, step and epoch."""
-        return {
-            "version": _STATE_VERSION,
-            "plateau": None if self.plateau is None else self.plateau.state_dict(),
-            "step": self._step,
-            "epoch": self._epochs_done,
-        }
+        """The :meth:`lrplugins.RunState.state_dict` format, with step, epoch and offset."""
+        return self._run.state_dict(
+            step=self._run.step, epoch=self._epochs_done, offset=self._offset
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (before ``fit``, or from ``on_train_begin``)."""
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"LRSchedulerCallback.load_state_dict(): expected a state of version "
-                f"{_STATE_VERSION}, got {state!r}"
-            )
-        saved = state["plateau"]
-        if (saved is None) != (self.plateau is None):
-            raise ValueError(
-                "LRSchedulerCallback.load_state_dict(): the state was saved "
-                f"{'without' if saved is None else 'with'} a plateau, but this callback has "
-                f"plateau={self.plateau!r}"
-            )
-        if self.plateau is not None:
-            self.plateau.load_state_dict(saved)
-        self._step = int(state["step"])
-        self._epochs_done = int(state["epoch"])
-        if self._lrs is not None and self.plateau is not None:
-            self._apply(self._lrs.schedule, self.plateau.scale)
+        """Restore :meth:`state_dict`'s output; the next ``fit`` continues from it."""
+        extras = self._run.load_state_dict(state)
+        self._loaded = {"step": int(extras.get("step", 0)), "epoch": int(extras.get("epoch", 0))}
 
-    # -- wiring -------------------------------------------------------------------------------
+    # -- hooks ----------------------------------------------------------------------------------
     def set_model(self, model: Any) -> None:
-        super().set_model(model)
+        super().set_model(model)  # install now, so BackupAndRestore and model.save see it
         if getattr(model, "optimizer", None) is not None:
             self._install(model.optimizer)
 
     def _install(self, opt: Any) -> LearningRateSchedule:
-        """Make ``opt`` hold a :class:`LearningRateSchedule` (idempotent)."""
+        opt = _inner(opt)
         current = opt._learning_rate
-        if isinstance(current, LearningRateSchedule):
-            self._lrs = current
-            return current
-        if isinstance(current, keras.Variable):
-            if self.schedule is None:
-                raise ValueError(
-                    "LRSchedulerCallback(schedule=None) drives the optimizer's "
-                    "lrplugins.keras.LearningRateSchedule, but the optimizer has the float "
-                    f"learning_rate {float(ops.convert_to_numpy(current))}; pass a schedule"
-                )
-            # the variable is float32: take the shortest decimal that round-trips (0.05, not
-            # 0.05000000074505806), which is the value the user configured
+        if isinstance(current, keras.Variable) and self._given is not None:
+            # float32: the shortest decimal that round-trips (0.05, not 0.0500000007)
             base_lr = float(str(ops.convert_to_numpy(current).astype("float32")))
-            lrs = LearningRateSchedule(self.schedule, base_lr=base_lr)
-            opt.learning_rate = lrs  # Keras untracks the float LR variable here
-            self._lrs = lrs
-            return lrs
-        raise TypeError(
-            f"LRSchedulerCallback: the optimizer's learning_rate is {current!r}; it must be a "
-            "float or an lrplugins.keras.LearningRateSchedule (another Keras schedule or callable "
-            "cannot be combined with this callback: pass its base LR as a float instead)"
-        )
-
-    def _apply(self, schedule: Schedule, scale: float) -> None:
-        """Put schedule and scale into the optimizer and recompile the train step if they changed."""
-        lrs = self._require_lrs()
-        if schedule is lrs.schedule and scale == lrs.scale:
-            return
-        lrs._set(schedule, scale)
-        if self._model is not None:
-            self.model.make_train_function(force=True)
-
-    def _require_lrs(self) -> LearningRateSchedule:
-        if self._lrs is None:
-            raise RuntimeError(
-                "LRSchedulerCallback: not attached to a compiled model yet (pass it to model.fit)"
+            current = opt.learning_rate = LearningRateSchedule(self._given, base_lr=base_lr)
+        elif not isinstance(current, LearningRateSchedule):
+            raise TypeError(
+                f"LRSchedulerCallback: the optimizer's learning_rate is {current!r}; it must be a "
+                "float (with a schedule given here) or an lrplugins.keras.LearningRateSchedule; "
+                "another Keras schedule cannot be combined with this callback"
             )
-        return self._lrs
+        if current is not self._lrs:
+            self._lrs, self._source = current, self._given or current.schedule
+        return current
 
-    # -- hooks --------------------------------------------------------------------------------
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        model = self.model
-        if model.optimizer is None:
+        if self.model.optimizer is None:
             raise ValueError("LRSchedulerCallback: the model has no optimizer; compile it first")
-        lrs = self._install(model.optimizer)
-        schedule = self.schedule if self.schedule is not None else lrs.schedule
-        if not schedule.is_bound:
-            schedule = self._bind(schedule, model.optimizer)
-        if self.plateau is not None:
-            if lrs.scale != self.plateau.scale and self.plateau.num_reductions == 0:
-                warnings.warn(
-                    f"LRSchedulerCallback: the optimizer's LearningRateSchedule holds "
-                    f"scale={lrs.scale} from an earlier run but the plateau is fresh "
-                    f"(scale={self.plateau.scale}); restore the callback with load_state_dict() "
-                    "(or backup_dir=...) to continue the plateau. Using the plateau's scale.",
-                    stacklevel=2,
+        self._install(self.model.optimizer)
+        self._in_fit, self._started, self._evaluated = True, False, False
+        fit = _fit_locals(self.model)
+        for other in getattr(fit and fit.get("callbacks"), "callbacks", []):
+            if other is not self and isinstance(other, _LR_OWNERS):
+                raise ValueError(
+                    f"LRSchedulerCallback: {type(other).__name__} in the same fit() also sets the "
+                    "learning rate; keep one (for a plateau on top of the schedule, pass "
+                    "plateau=lrplugins.Plateau(...) and monitor=... to this callback)"
                 )
-            scale = self.plateau.scale
-        else:
-            scale = lrs.scale
-        self._resume_checked = False
-        # Always recompile: fit() built its train function before this hook ran, and a graph
-        # compiled earlier (a previous fit) may hold an older schedule or scale.
-        lrs._set(schedule, scale)
-        model.make_train_function(force=True)
-
-    def _bind(self, schedule: Schedule, opt: Any) -> Schedule:
-        k = int(getattr(opt, "gradient_accumulation_steps", None) or 1)
-        steps = self.params.get("steps")
-        epochs = self.params.get("epochs")
-        total = spe = None
-        if steps:
-            spe = max(1, int(steps) // k)
-            if epochs:
-                total = max(1, int(steps) * int(epochs) // k)
-        bound = schedule.bind(total_steps=total, steps_per_epoch=spe)
-        if not bound.is_bound:
-            raise UnboundScheduleError(
-                f"LRSchedulerCallback: cannot bind {schedule!r}: it needs "
-                f"{'; '.join(bound.missing)}, but model.fit() does not know the number of batches "
-                f"per epoch (params={self.params!r}). Pass steps_per_epoch=... to model.fit(), "
-                "use a dataset with a length, or give the schedule total_steps=... itself."
-            )
-        return bound
+        self._late_check = fit is None and (self._run.monitor or "").startswith("val_")
+        if fit is not None and fit["validation_data"] is None:
+            self._run.check_feedable(not (self._run.monitor or "").startswith("val_"), _NO_VAL)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self._resume_checked:
-            return
-        self._resume_checked = True  # once per fit, after every callback's on_train_begin
+        if not self._started:  # after every on_train_begin (BackupAndRestore restores there)
+            self._start(epoch)
+        self._sync()
+
+    def _start(self, epoch: int) -> None:
+        run, opt = self._run, _inner(self.model.optimizer)
+        lrs = self._install(opt)
         if self.backup_dir is not None and epoch > 0:
             state = self._read_backup().get(str(epoch))
-            if state is None:
+            if state is not None:
+                self.load_state_dict(state)
+            else:
                 warnings.warn(
                     f"LRSchedulerCallback: fit() starts at epoch {epoch} but "
                     f"{self._backup_path()} has no state for it; the plateau starts fresh",
                     stacklevel=2,
                 )
-            else:
-                self.load_state_dict(state)
-        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        if step < self._step:
+        loaded, self._loaded = self._loaded, None
+        k = int(opt.gradient_accumulation_steps or 1)
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        it = int(ops.convert_to_numpy(opt.iterations))  # real updates (Keras divides by k)
+        if loaded is None and epoch == 0:  # a new fit, not a resume: a new run
+            run.start_fresh()
+        if run.schedule is None or (loaded is None and epoch == 0):
+            run.schedule = self._source
+        if loaded is not None:
+            u0, self._epochs_done = loaded["step"], loaded["epoch"]
+        else:
+            u0 = 0 if epoch == 0 else epoch * steps // k if steps else it - lrs.offset
+            self._epochs_done = epoch
+        if it < u0:
             warnings.warn(
-                f"LRSchedulerCallback: the optimizer is at update {step} but this callback's state "
-                f"was saved at update {self._step}: the optimizer's state was not restored, so the "
-                f"schedule restarts from update {step}",
+                f"LRSchedulerCallback: fit() resumes at update {u0} (epoch {epoch}) but the "
+                f"optimizer is at update {it}: its state was not restored (load_weights restores "
+                f"weights only). The schedule continues at update {u0}.",
                 stacklevel=2,
             )
+        total = max(1, steps * epochs // k) if steps and epochs else None
+        run.bind(total, max(1, steps // k) if steps else None, step=u0, hint=_hint(self.params))
+        run.step, self._offset = u0, it - u0
+        if u0 > 0 and lrs.scale != run.scale:
+            warnings.warn(
+                f"LRSchedulerCallback: the optimizer's LearningRateSchedule holds scale="
+                f"{lrs.scale} from an earlier run, this run has {run.scale}; restore the callback "
+                "(load_state_dict() or backup_dir=...) to continue its plateau.",
+                stacklevel=2,
+            )
+        lrs.base_lr = run.take_groups(0, [{"lr": lrs.base_lr}])[0]["base"]["lr"]
+        lrs.gradient_accumulation_steps = k
+        self._started = self._dirty = True  # fit() compiled its train step before this hook
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._pending or self._dirty:
+            self._sync()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        model = self.model
-        lrs = self._require_lrs()
-        step = int(ops.convert_to_numpy(model.optimizer.iterations))
-        if logs is not None:
-            logs["learning_rate"] = lrs.lr(max(step - 1, 0))
-        self._step = step
+        run, lrs = self._run, self._lrs
+        self._sync()  # a cooldown asked for during the epoch is recorded before the state is saved
+        run.step = self._update()
+        metrics = {k: v for k, v in (logs or {}).items() if k != "learning_rate"}
+        if logs is not None and lrs is not None:
+            logs["learning_rate"] = lrs.base_lr * run.multiplier(max(run.step - 1, 0))
+        evaluated = any(k.startswith("val_") for k in metrics)
+        self._evaluated |= evaluated
+        if run.monitor is not None and (evaluated or not run.monitor.startswith("val_")):
+            run.observe_metrics(metrics)
+            self._sync()
         self._epochs_done = epoch + 1
-        if self.plateau is not None and self.monitor is not None:
-            logs = logs or {}
-            if self.monitor in logs:
-                scale = self.plateau.update(logs[self.monitor])
-                self._apply(lrs.schedule, scale)
-            elif not (self.monitor.startswith("val_") and not any(k.startswith("val_") for k in logs)):
-                raise KeyError(
-                    f"LRSchedulerCallback: monitor={self.monitor!r} is not in the epoch logs; "
-                    f"available: {sorted(k for k in logs if k != 'learning_rate')}"
-                )
         if self.backup_dir is not None:
             self._write_backup()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._sync()
+        self._in_fit = False
         if self.backup_dir is not None and os.path.exists(self._backup_path()):
             os.remove(self._backup_path())
+        if self._late_check:  # fit's arguments were not found at train begin
+            self._run.check_feedable(self._evaluated, _NO_VAL)
 
-    # -- BackupAndRestore companion file --------------------------------------------------------
+    def _mark(self) -> None:
+        self._dirty = True  # RunState.on_change: may run in a signal handler, so no recompiling
+
+    def _update(self) -> int:
+        """The index of this run's next update (read in hooks only: jax syncs its state here)."""
+        return int(ops.convert_to_numpy(self.model.optimizer.iterations)) - self._offset
+
+    def _sync(self) -> None:
+        """Record the requested cooldowns; put the schedule in force into the optimizer."""
+        pending, self._pending = self._pending, []
+        for steps, shape, final in pending:
+            self._run.step = self._update()
+            self._run.cooldown(steps, shape, final)
+        lrs, active = self._lrs, self._run.active
+        if self._dirty and lrs is not None and active is not None:
+            self._dirty = False
+            lrs.schedule, lrs.scale, lrs.offset = active, self._run.scale, self._offset
+            self.model.make_train_function(force=True)
+
+    # -- BackupAndRestore companion file: keyed by the epoch fit() resumes at, two kept -------
     def _backup_path(self) -> str:
         return os.path.join(self.backup_dir or ".", "lrplugins_lr_state.json")
 
@@ -489,13 +432,40 @@ class LRSchedulerCallback(keras.callbacks.Callback):
             return {}
 
     def _write_backup(self) -> None:
-        # keyed by the epoch fit() resumes at, the two latest kept (BackupAndRestore may restore the
-        # previous checkpoint, or a mid-epoch one that reruns the current epoch)
-        saved = self._read_backup()
-        saved[str(self._epochs_done)] = self.state_dict()
-        keep = sorted(saved, key=int)[-2:]
-        os.makedirs(self.backup_dir, exist_ok=True)  # type: ignore[arg-type]
-        tmp = self._backup_path() + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({k: saved[k] for k in keep}, fh)
-        os.replace(tmp, self._backup_path())
+        saved = {**self._read_backup(), str(self._epochs_done): self.state_dict()}
+        os.makedirs(self.backup_dir or ".", exist_ok=True)
+        with open(self._backup_path() + ".tmp", "w", encoding="utf-8") as fh:
+            json.dump({k: saved[k] for k in sorted(saved, key=int)[-2:]}, fh)
+        os.replace(self._backup_path() + ".tmp", self._backup_path())
+
+
+_NO_VAL = "model.fit() got no validation_data= and no validation_split="
+_LR_OWNERS = (
+    keras.callbacks.ReduceLROnPlateau,
+    keras.callbacks.LearningRateScheduler,
+    LRSchedulerCallback,
+)
+
+
+def _fit_locals(model: Any) -> dict[str, Any] | None:
+    """The arguments of the running ``model.fit`` (after its validation split), if found."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        local = frame.f_locals if frame.f_code.co_name == "fit" else {}
+        if local.get("self") is model and "validation_data" in local:
+            return local
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _inner(opt: Any) -> Any:
+    """The optimizer that owns the LR (the inner one of a mixed-precision LossScaleOptimizer)."""
+    return getattr(opt, "inner_optimizer", opt)
+
+
+def _hint(params: dict[str, Any]) -> str:
+    return (
+        f"model.fit() does not know the number of batches per epoch (params={params!r}). Pass "
+        "steps_per_epoch=... to model.fit(), use a dataset with a length, or give the schedule "
+        "total_steps=... itself."
+    )
