@@ -41,7 +41,7 @@ from typing import Any, Union
 from ._plateau import Plateau
 from ._schedules import Schedule, UnboundScheduleError, from_config
 
-__all__ = ["FORMAT", "HORIZONS", "HYPERPARAMETERS", "MissingMetricError", "RunState"]
+__all__ = ["FORMAT", "HORIZONS", "HYPERPARAMETERS", "MissingMetricError", "RunState", "RunViews"]
 
 FORMAT = "lrplugins.run/1"
 """The format tag of every state dict :meth:`RunState.state_dict` writes (all adapters)."""
@@ -658,6 +658,27 @@ class RunState:
         value = self.metric(metrics, aliases=aliases)
         return False if value is None else self.observe(value)
 
+    def agree(
+        self, value: Any, world_size: int, allreduce_sum: Callable[[list[float]], list[float]]
+    ) -> float | None:
+        """The one cross-rank rule: every rank decides from the mean of the ranks' values.
+
+        ``value`` is this rank's observation (``None``: not logged here); ``allreduce_sum`` sums
+        a list of floats over the ranks (a collective every rank calls). A metric logged on some
+        ranks only is an error on every rank, never a hang. Returns ``None`` when no rank has it.
+        """
+        if world_size <= 1:
+            return None if value is None else float(value)
+        present = value is not None
+        count, total = allreduce_sum([float(present), float(value) if present else 0.0])
+        if 0 < count < world_size:
+            raise RuntimeError(
+                f"{self.owner}(monitor={self.monitor!r}): the metric was logged on {int(count)} of "
+                f"{world_size} ranks; every rank must decide from the same value: log it on every "
+                "rank (Lightning: self.log(..., sync_dist=True))."
+            )
+        return None if count == 0 else total / count
+
     # -- events -----------------------------------------------------------------------------------
     def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
         """Start a cooldown at the next update (:attr:`step`) from the LR in force.
@@ -774,6 +795,55 @@ class RunState:
         }
         self._loaded = state
         return dict(state["adapter"])
+
+
+class RunViews:
+    """The views every adapter gives of its :class:`RunState` (``self._run``), and ``cooldown``."""
+
+    _run: RunState
+
+    @property
+    def schedule(self) -> Any:
+        """The LR schedule as configured (a dict for per-group schedules; the checkpoint's after a
+        resume)."""
+        return self._run.schedule
+
+    @property
+    def plateau(self) -> Plateau | None:
+        """The plateau monitor, or ``None``."""
+        return self._run.plateau
+
+    @property
+    def monitor(self) -> str | None:
+        """The metric fed to the plateau."""
+        return self._run.monitor
+
+    @property
+    def bound_schedule(self) -> Schedule | None:
+        """The LR schedule in force, bound when training starts (``None`` before)."""
+        return self._run.active
+
+    @property
+    def run_state(self) -> RunState:
+        """The :class:`lrplugins.RunState` behind this adapter."""
+        return self._run
+
+    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
+        """Start a cooldown at the next optimizer update, from the LR in force.
+
+        The multiplier decays to ``final`` over ``steps`` updates (``shape``: ``"1-sqrt"``,
+        ``"linear"`` or ``"cosine"``) and holds it; the plateau stops scaling the LR. Callable
+        from another callback, between batches or from a signal handler; saved in checkpoints.
+        See :meth:`lrplugins.RunState.cooldown`.
+        """
+        step = self._next_update()
+        if step is not None:
+            self._run.step = step
+        self._run.cooldown(steps, shape, final)
+
+    def _next_update(self) -> int | None:
+        """The index of the next optimizer update, where the adapter knows it."""
+        return None
 
 
 def _read(group: Mapping[str, Any], hyper: str) -> float | None:

@@ -1,16 +1,8 @@
 """Hugging Face adapter: a ``transformers.Trainer`` callback that owns the learning rate.
 
 ``Trainer(..., callbacks=[LRSchedulerCallback(schedule)])`` is all it takes, whatever
-``lr_scheduler_type`` says. Every optimizer update uses, for each parameter group,
-
-    lr = group_base_lr * schedule(step) * plateau.scale
-
-where ``group_base_lr`` is the ``lr`` the group was configured with (``learning_rate`` for the
-Trainer's own optimizer), ``step`` is the number of optimizer updates already taken (so
-``gradient_accumulation_steps`` is respected) and ``plateau.scale`` is 1 without a plateau monitor.
-The logged ``learning_rate`` is that same value. The schedule math and the plateau decisions live
-in the core (:mod:`lrplugins`); this module reads the step and the metric from the Trainer and
-writes the learning rate back.
+``lr_scheduler_type`` says; the run state lives in the core (:class:`lrplugins.RunState`), this
+module reads the step and metrics from the Trainer and writes the values back.
 
 >>> import lrplugins as lrp
 >>> from lrplugins.huggingface import LRSchedulerCallback
@@ -41,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
-from ._run import FORMAT, RunState
+from ._run import FORMAT, RunState, RunViews
 from ._schedules import Schedule
 
 __all__ = ["LRSchedulerCallback"]
@@ -73,65 +65,43 @@ class _Multiplier:
         self.__dict__[_STATE_KEY] = self.run.state_dict()
 
 
-class LRSchedulerCallback(TrainerCallback):
-    """Drive every parameter group's LR with ``base_lr * schedule(step) * plateau.scale``.
+class LRSchedulerCallback(RunViews, TrainerCallback):
+    """Drive every parameter group's LR (and momentum, weight decay) from a schedule.
 
-    How it plugs in: at ``on_train_begin`` the Trainer's own scheduler (the ``LambdaLR`` that every
-    ``lr_scheduler_type`` except ``"reduce_lr_on_plateau"`` and ``"greedy"`` builds, the default
-    ``"linear"`` included) gets this schedule as its ``lr_lambda``, and the LR of the first update
-    is written into the groups at once. The Trainer then steps and checkpoints that scheduler as
-    usual, and logs its ``get_last_lr()``, so the logged ``learning_rate`` is the LR each update
-    used, and nothing is applied twice. Its warmup settings (``warmup_steps``, ``warmup_ratio``)
-    are ignored: put the warmup in the schedule.
+    ``lr = base_lr * schedule(step) * plateau.scale`` with ``step`` the optimizer updates taken
+    (``gradient_accumulation_steps`` is handled). The behaviour every adapter shares (binding,
+    horizon changes on resume, the metric rules, cooldowns, per-group schedules) is
+    :class:`lrplugins.RunState`'s, described in the README. Hugging Face specifics:
 
-    Binding: an unbound schedule (``total_steps=None``, ``"5%"``, ``"2ep"``) is bound from
-    ``state.max_steps`` (total optimizer updates) and ``ceil(len(train_dataloader) /
-    gradient_accumulation_steps)`` (updates per epoch, on each process). A ``total_steps`` or
-    ``steps_per_epoch`` given to the schedule itself wins.
-
-    Plateau: with ``plateau`` and ``monitor``, each evaluation during ``train()`` feeds
-    ``metrics[monitor]`` to ``plateau.update``; ``"loss"`` and ``"eval_loss"`` both name the eval
-    loss (an un-prefixed name gets the ``eval_`` prefix, as ``metric_for_best_model`` does). A
-    reduction is written into the groups at once, so the next update uses it. The evaluation of
-    ``eval_on_start`` is not fed (as the Trainer's own plateau scheduler skips it), nor is
-    ``trainer.evaluate()`` outside training. With several eval datasets, name the one to monitor
-    by its full key (``"eval_<name>_loss"``). In a distributed run the Trainer gathers the
-    predictions and losses of all processes before computing the metrics, so every process sees
-    the same value; the callback still broadcasts process 0's value, so the decisions are identical
-    even for a metric computed per process.
-
-    Checkpoints and resume: the bound schedule's config and the plateau's config and state travel
-    inside the scheduler's own state (``scheduler.pt``, JSON-compatible values only, loaded by the
-    Trainer with ``weights_only=True``), and the step and per-group base LRs are the scheduler's own
-    ``last_epoch`` and ``base_lrs``. ``trainer.train(resume_from_checkpoint=...)`` therefore
-    continues the exact LR sequence and plateau state of an uninterrupted run, with nothing to set:
-    ``restore_callback_states_from_checkpoint`` may be left at its default. A fresh ``train()``
-    (not a resume) starts the plateau from scratch.
+    * at ``on_train_begin`` the Trainer's own ``LambdaLR`` (any ``lr_scheduler_type`` but
+      ``"reduce_lr_on_plateau"``/``"greedy"``) gets this run as its ``lr_lambdas``, so the Trainer
+      steps and checkpoints it and logs ``learning_rate`` = the LR each update used; its
+      ``warmup_steps``/``warmup_ratio`` are ignored (put the warmup in the schedule);
+    * the run length is ``state.max_steps``;
+    * ``monitor`` is an evaluation metric, with or without the ``eval_`` prefix; with several eval
+      datasets name one by its full key; ``eval_on_start`` and ``trainer.evaluate()`` outside
+      training are not fed; the Trainer gathers eval losses over processes, and process 0's value
+      is broadcast, so every process decides alike;
+    * the run state travels in ``scheduler.pt`` (``weights_only=True``-safe), so
+      ``train(resume_from_checkpoint=...)`` continues exactly with nothing to set;
+    * group LRs (when the groups are configured differently), momentum and weight decay are logged
+      next to ``learning_rate``.
 
     Args:
-        schedule: a schedule (multiplier of each group's base LR), or its ``to_config()`` dict.
-        plateau: an optional :class:`lrplugins.Plateau` (or its ``to_config()`` dict) whose
-            ``scale`` multiplies the schedule; needs ``monitor``.
+        schedule: a schedule (multiplier of each group's base LR), its ``to_config()`` dict, or a
+            dict from group names / indices / ``"*"`` to schedules.
+        plateau: an optional :class:`lrplugins.Plateau` (or its config dict); needs ``monitor``.
         monitor: the evaluation metric fed to ``plateau``, e.g. ``"eval_loss"`` (or ``"loss"``).
-
-    Raises:
-        TypeError: ``schedule`` is not a schedule or config dict, ``plateau`` is not a Plateau,
-            ``monitor`` is not a string.
-        ValueError: ``plateau`` without ``monitor`` or the reverse.
+        momentum: schedule(s) multiplying each group's momentum (or ``betas[0]``).
+        weight_decay: schedule(s) multiplying each group's ``weight_decay``.
+        strict: a missing monitored metric raises (``True``) or warns once and is skipped.
+        horizon: ``"stretch"`` or ``"rebind"``: what a resume with a new run length does.
 
     >>> import lrplugins as lrp
     >>> cb = LRSchedulerCallback({"kind": "cosine", "warmup_steps": "10%"},
     ...                          plateau={"patience": 2, "factor": 0.5}, monitor="loss")
     >>> cb.schedule, cb.plateau.scale, cb.bound_schedule
     (cosine(warmup_steps='10%'), 1.0, None)
-
-    In a training script (``model``, ``args`` and the datasets as usual)::
-
-        trainer = Trainer(model, args, train_dataset=train, eval_dataset=val,
-                          callbacks=[LRSchedulerCallback(lrp.wsd(decay_steps="20%"),
-                                                         plateau=lrp.Plateau(patience=3),
-                                                         monitor="eval_loss")])
-        trainer.train()
     """
 
     def __init__(
@@ -162,36 +132,8 @@ class LRSchedulerCallback(TrainerCallback):
         self._mult: _Multiplier | None = None
         self._begin_step = 0
 
-    @property
-    def schedule(self) -> Schedule:
-        """The schedule as configured (the checkpoint's after a resume)."""
-        return self._run.schedule  # type: ignore[return-value]
-
-    @property
-    def plateau(self) -> Plateau | None:
-        """The plateau monitor, or ``None``."""
-        return self._run.plateau
-
-    @property
-    def monitor(self) -> str | None:
-        """The evaluation metric fed to the plateau."""
-        return self._run.monitor
-
-    @property
-    def bound_schedule(self) -> Schedule | None:
-        """The schedule in force, bound at train begin (``None`` before training)."""
-        return self._run.active
-
-    @property
-    def run_state(self) -> RunState:
-        """The :class:`lrplugins.RunState` behind this callback."""
-        return self._run
-
-    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
-        """Start a cooldown at the next optimizer update, from the LR in force (see RunState)."""
-        if self._scheduler is not None:
-            self._run.step = self._scheduler.last_epoch
-        self._run.cooldown(steps, shape, final)
+    def _next_update(self) -> int | None:
+        return None if self._scheduler is None else self._scheduler.last_epoch
 
     # -- hooks ----------------------------------------------------------------------------------
     def on_train_begin(

@@ -1,16 +1,8 @@
 """Lightning adapter: a callback that drives the optimizers' learning rates from a schedule.
 
-``Trainer(callbacks=[LRSchedulerCallback(schedule)])`` is all it takes. Before every optimizer
-update the callback sets each parameter group's learning rate to
-
-    lr = group_base_lr * schedule(step) * plateau.scale
-
-where ``group_base_lr`` is the ``lr`` the group was configured with (recorded once, at train start,
-and saved in checkpoints), ``step`` is ``trainer.global_step`` (the number of optimizer updates
-already taken, so gradient accumulation is handled) and ``plateau.scale`` is 1 without a plateau
-monitor. The run state (binding, plateau, metric policy, cooldowns, checkpoint format) is a
-:class:`lrplugins.RunState`; this module only reads the step and the metrics from Lightning and
-writes the learning rate back.
+``Trainer(callbacks=[LRSchedulerCallback(schedule)])`` is all it takes; the run state lives in the
+core (:class:`lrplugins.RunState`), this module reads the step and metrics from Lightning and
+writes the values back.
 
 >>> import lrplugins as lrp
 >>> from lrplugins.lightning import LRSchedulerCallback
@@ -43,68 +35,43 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
-from ._run import RunState
+from ._run import RunState, RunViews
 from ._schedules import Schedule
 
 __all__ = ["LRSchedulerCallback"]
 
 
-class LRSchedulerCallback(Callback):
-    """Set each parameter group's LR to ``base_lr * schedule(step) * plateau.scale`` every update.
+class LRSchedulerCallback(RunViews, Callback):
+    """Set each parameter group's LR (and momentum, weight decay) before every optimizer update.
 
-    Binding: an unbound schedule (``total_steps=None``, ``"5%"``, ``"2ep"``) is bound in
-    ``on_train_start`` from ``trainer.estimated_stepping_batches`` (total optimizer updates, per
-    rank) and ``ceil(trainer.num_training_batches / accumulate_grad_batches)`` (updates per epoch).
-    A ``total_steps`` or ``steps_per_epoch`` given to the schedule itself always wins. A resume
-    whose run length differs from the checkpoint's (more epochs, a new ``max_steps``) stretches the
-    rest of the schedule to the new total (``horizon="stretch"``) or binds it again
-    (``horizon="rebind"``), with one warning naming both totals.
+    ``lr = base_lr * schedule(step) * plateau.scale`` with ``step = trainer.global_step`` (optimizer
+    updates, so gradient accumulation is handled; with several optimizers in manual optimization,
+    each counts its own). The behaviour it shares with every adapter (binding, horizon changes on
+    resume, the metric rules, cooldowns, per-group schedules, the checkpoint format) is
+    :class:`lrplugins.RunState`'s, described in the README. Lightning specifics:
 
-    Logging: the LR for the next update is written as soon as the previous one is done (and at train
-    start, and after each plateau decision), so Lightning's ``LearningRateMonitor`` logs the LR that
-    the step it reports actually uses, whatever the order of the callbacks.
-
-    Plateau: with ``plateau`` and ``monitor``, ``trainer.callback_metrics[monitor]`` is fed to the
-    plateau after each validation of ``fit`` that logged it (never the sanity check), or, for a
-    metric that validation does not log (``train_loss`` logged with ``on_epoch=True``), at the end
-    of each training epoch, with that epoch's value. Under a distributed strategy the value is
-    averaged over ranks first, so every rank takes the same decision; a metric logged on some
-    ranks only is an error on every rank (log it with ``sync_dist=True``), never a hang. A
-    ``val*`` monitor in a run that can never validate (``limit_val_batches=0``, no
-    ``validation_step``) is refused at train start (a warning with ``strict=False``); a metric
-    missing from an epoch that should have it raises, listing the logged ones (``strict=False``:
-    warns once and skips).
-
-    Cooldown: :meth:`cooldown` starts a cooldown at the next update, from the LR in force; it can
-    be called from another callback, between batches or from a signal handler, and is saved in
-    checkpoints.
-
-    Manual optimization: with one optimizer, ``step`` is ``trainer.global_step``. With several,
-    Lightning's ``global_step`` counts the updates of all of them, so each optimizer instead gets
-    its own update counter (saved in checkpoints). Use ``optimizers=`` and one callback per
-    optimizer to give optimizers different schedules.
-
-    Checkpoints: the run state (``lrplugins.run/1``: plain lists, dicts and floats, loadable with
-    ``torch.load(weights_only=True)``) is saved under :attr:`state_key`; ``fit(ckpt_path=...)``
-    continues the exact LR sequence. A callback reused for a second ``fit`` without a checkpoint
-    starts fresh.
+    * the run length is ``trainer.estimated_stepping_batches``, read in ``on_train_start``;
+    * the LR of the next update is written as soon as one is done, so ``LearningRateMonitor``
+      (also ``log_momentum``, ``log_weight_decay``) logs what each update used, by group name;
+    * the monitor is fed after each validation that logged it, or at the end of each training epoch
+      for a training metric, averaged over ranks (a metric logged on some ranks only is an error);
+    * the state is saved in checkpoints under :attr:`state_key` (``weights_only=True``-safe).
 
     Args:
-        schedule: a schedule (multiplier of each group's base LR), or its ``to_config()`` dict.
-        plateau: an optional :class:`lrplugins.Plateau` (or its ``to_config()`` dict) whose
-            ``scale`` multiplies the schedule; needs ``monitor``.
+        schedule: a schedule (multiplier of each group's base LR), its ``to_config()`` dict, or a
+            dict from group names / indices / ``"*"`` to schedules.
+        plateau: an optional :class:`lrplugins.Plateau` (or its config dict); needs ``monitor``.
         monitor: the logged metric fed to ``plateau``, e.g. ``"val_loss"``.
+        momentum: schedule(s) multiplying each group's momentum (or ``betas[0]``).
+        weight_decay: schedule(s) multiplying each group's ``weight_decay``.
         strict: a missing monitored metric raises (``True``) or warns once and is skipped.
         horizon: ``"stretch"`` or ``"rebind"``: what a resume with a new run length does.
         optimizers: index (or indices) into ``trainer.optimizers`` of the optimizers this callback
             drives; ``None`` drives all of them.
-        log_lr: also log the applied LR with ``pl_module.log`` at each update, under ``"lr"``
-            (``"lr-{name}"`` when ``name`` is set), with ``/opt{i}`` added when the trainer has
-            several optimizers and ``/pg{j}`` when an optimizer has several parameter groups.
+        log_lr: also ``pl_module.log`` the applied LR at each update, under ``"lr"`` (``"lr-{name}"``
+            with ``name``), plus ``/opt{i}`` with several optimizers and ``/pg{j}`` with several
+            groups.
         name: distinguishes the checkpoint state (and logged keys) of several instances.
-
-    Raises:
-        TypeError / ValueError: a bad argument, named with its value.
 
     >>> import lrplugins as lrp
     >>> cb = LRSchedulerCallback(
@@ -170,38 +137,11 @@ class LRSchedulerCallback(Callback):
         """Key of this callback's state in ``checkpoint["callbacks"]``; unique per configuration."""
         return self._state_key
 
-    @property
-    def schedule(self) -> Schedule:
-        """The schedule as configured (the checkpoint's after a resume)."""
-        return self._run.schedule  # type: ignore[return-value]
-
-    @property
-    def plateau(self) -> Plateau | None:
-        """The plateau monitor, or ``None``."""
-        return self._run.plateau
-
-    @property
-    def monitor(self) -> str | None:
-        """The metric fed to the plateau."""
-        return self._run.monitor
-
-    @property
-    def bound_schedule(self) -> Schedule | None:
-        """The schedule in force, bound at train start (``None`` before training)."""
-        return self._run.active
-
-    @property
-    def run_state(self) -> RunState:
-        """The :class:`lrplugins.RunState` behind this callback."""
-        return self._run
-
-    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
-        """Start a cooldown at the next optimizer update, from the LR in force (see RunState)."""
-        trainer = self._trainer
-        if trainer is not None:
-            counters = self._counters
-            self._run.step = trainer.global_step if counters is None else max(counters.values())
-        self._run.cooldown(steps, shape, final)
+    def _next_update(self) -> int | None:
+        trainer, counters = self._trainer, self._counters
+        if trainer is None:
+            return None
+        return trainer.global_step if counters is None else max(counters.values())
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -325,28 +265,21 @@ class LRSchedulerCallback(Callback):
     # -- internals ------------------------------------------------------------------------------
     def _feed(self, trainer: pl.Trainer, value: Any, *, final: bool) -> None:
         run = self._run
-        if trainer.world_size > 1:
-            present = value is not None
-            pair = torch.tensor(
-                [float(present), float(value) if present else 0.0], dtype=torch.float64
-            )
-            count, total = trainer.strategy.reduce(
-                pair.to(trainer.strategy.root_device), reduce_op="sum"
-            ).tolist()
-            if 0 < count < trainer.world_size:
-                raise RuntimeError(
-                    f"{type(self).__name__}(monitor={run.monitor!r}): the metric was logged on "
-                    f"{int(count)} of {trainer.world_size} ranks; every rank must decide from the "
-                    "same value: log it on every rank, e.g. self.log(..., sync_dist=True)."
-                )
-            value = None if count == 0 else total / count
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            run.observe(value.tolist())  # raises, naming the monitor
+        strategy = trainer.strategy
+        value = run.agree(
+            value,
+            trainer.world_size,
+            lambda xs: strategy.reduce(
+                torch.tensor(xs, dtype=torch.float64, device=strategy.root_device), reduce_op="sum"
+            ).tolist(),
+        )
         if value is None:
             if final:  # an epoch that should have had it
                 run.metric(trainer.callback_metrics)
             return
         self._fed_epoch = trainer.current_epoch
-        if isinstance(value, torch.Tensor) and value.numel() != 1:
-            run.observe(value.tolist())  # raises, naming the monitor
         run.observe(value)
 
     def _changed(self) -> None:
