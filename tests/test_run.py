@@ -492,3 +492,27 @@ def test_groups_and_hyperparameter_schedules_survive_a_resume():
     again.take_groups(0, groups)
     assert [again.lrs(0, u, groups) for u in range(5, 20)] == expected
     assert again.values("momentum", 0, 7) == run.values("momentum", 0, 7)
+
+
+# ------------------------------------------------------------------------------------------------
+# The cross-rank rule
+# ------------------------------------------------------------------------------------------------
+
+
+def _ranks(values):
+    """Simulate ``allreduce_sum`` over ranks holding ``values`` (None: not logged there)."""
+
+    def allreduce(_):
+        present = [v for v in values if v is not None]
+        return [float(len(present)), float(sum(present))]
+
+    return allreduce
+
+
+def test_every_rank_decides_from_the_mean_and_a_partial_metric_is_an_error():
+    run = run_of(plateau=lrp.Plateau(), monitor="val_loss")
+    assert run.agree(0.5, 1, _ranks([0.5])) == 0.5
+    assert run.agree(1.0, 2, _ranks([1.0, 0.5])) == 0.75
+    assert run.agree(None, 2, _ranks([None, None])) is None
+    with pytest.raises(RuntimeError, match=r"logged on 1 of 2 ranks.*sync_dist=True"):
+        run.agree(1.0, 2, _ranks([1.0, None]))
