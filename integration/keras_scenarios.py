@@ -22,16 +22,18 @@ import tempfile
 import time
 import traceback
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 if len(sys.argv) > 1 and sys.argv[1] == "load-child":  # the fresh process: nothing but these
     import keras
     import numpy as np
 
-    import lrplugins.keras  # noqa: F401 - registers LearningRateSchedule
+    import lrplugins.keras
 
     def _child(folder: str) -> None:
-        spec = json.load(open(os.path.join(folder, "spec.json")))
+        with open(os.path.join(folder, "spec.json")) as fh:
+            spec = json.load(fh)
         data = np.load(os.path.join(folder, "data.npz"))
         for name in spec["models"]:
             model = keras.models.load_model(os.path.join(folder, f"{name}.keras"))
@@ -55,8 +57,8 @@ if len(sys.argv) > 1 and sys.argv[1] == "load-child":  # the fresh process: noth
             )
             np.save(os.path.join(folder, f"{name}_out.npy"), keras.ops.convert_to_numpy(
                 model.trainable_weights[0]))
-            json.dump(hist.history.get("learning_rate", []),
-                      open(os.path.join(folder, f"{name}_lr.json"), "w"))
+            with open(os.path.join(folder, f"{name}_lr.json"), "w") as fh:
+                json.dump(hist.history.get("learning_rate", []), fh)
 
     _child(sys.argv[2])
     sys.exit(0)
@@ -69,7 +71,7 @@ import lrplugins as lrp
 from lrplugins.keras import LearningRateSchedule, LRSchedulerCallback
 
 BACKEND = keras.backend.backend()
-F32 = dict(rtol=2e-5, atol=1e-7)  # float32 evaluation against the float64 core
+F32 = {"rtol": 2e-5, "atol": 1e-7}  # float32 evaluation against the float64 core
 D = 3  # input features
 B = 4  # batch size
 
@@ -194,20 +196,20 @@ def catalog() -> str:
     if BACKEND == "jax":
         import jax
 
-        compiled = lambda f, s: jax.jit(f)(s)  # noqa: E731
+        compiled = lambda f, s: jax.jit(f)(s)
     elif BACKEND == "tensorflow":
         import tensorflow as tf
 
-        compiled = lambda f, s: tf.function(f)(s)  # noqa: E731
+        compiled = lambda f, s: tf.function(f)(s)
     else:
-        compiled = lambda f, s: f(s)  # noqa: E731
+        compiled = lambda f, s: f(s)
     for s in shapes:
         lrs = LearningRateSchedule(s, base_lr=0.3)
         want = 0.3 * s.values(steps)
         eager = np.array([float(ops.convert_to_numpy(lrs(int(u)))) for u in steps[::7]])
         close(eager, want[::7], f"eager {s!r}", **F32)
         step_t = ops.convert_to_tensor(steps, "int32")
-        got = ops.convert_to_numpy(compiled(lambda u: lrs(u), step_t))
+        got = ops.convert_to_numpy(compiled(lambda u: lrs(u), step_t))  # noqa: B023 - called now
         close(got, want, f"compiled {s!r}", **F32)
     return f"{len(shapes)} shapes, steps 0..79"
 
@@ -319,9 +321,10 @@ def save_load() -> str:
             model.save(os.path.join(folder, f"{name}.keras"))
             if cb is not None:
                 spec["state"] = json.loads(json.dumps(cb.state_dict()))
-        json.dump(spec, open(os.path.join(folder, "spec.json"), "w"))
+        with open(os.path.join(folder, "spec.json"), "w") as fh:
+            json.dump(spec, fh)
         env = dict(os.environ, KERAS_BACKEND=BACKEND)
-        proc = subprocess.run([sys.executable, __file__, "load-child", folder], env=env,
+        proc = subprocess.run([sys.executable, __file__, "load-child", folder], env=env, check=False,
                               capture_output=True, text=True, timeout=240)
         if proc.returncode:
             raise AssertionError(f"load-child failed:\n{proc.stderr[-3000:]}")
@@ -329,7 +332,8 @@ def save_load() -> str:
             w = np.load(os.path.join(folder, f"{name}_out.npy"))
             close(w, full[name][0], f"{name}: weights after resume", rtol=1e-6, atol=1e-7)
             if name == "callback":
-                lrs = json.load(open(os.path.join(folder, f"{name}_lr.json")))
+                with open(os.path.join(folder, f"{name}_lr.json")) as fh:
+                    lrs = json.load(fh)
                 close(lrs, full[name][1][2:], "History learning_rate after resume")
                 # the plateau cut happened after the restart (epoch 3), so its state was needed
                 if not full[name][1][4] < full[name][1][3] * 0.6:
