@@ -42,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from ._ops import ArrayOps
 from ._plateau import Plateau
-from ._run import RunState
+from ._run import RunState, RunViews
 from ._schedules import Schedule, UnboundScheduleError, constant, from_config
 from ._validate import integer, real
 
@@ -159,7 +159,7 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
 _DEFAULTS = {"scale": 1.0, "gradient_accumulation_steps": 1, "offset": 0}
 
 
-class LRSchedulerCallback(keras.callbacks.Callback):
+class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
     """Drive the optimizer's LR from a schedule, a plateau and cooldowns during ``model.fit``.
 
     The LR of update ``u`` of the run is ``base_lr * schedule(u) * plateau.scale``, computed in the
@@ -185,6 +185,9 @@ class LRSchedulerCallback(keras.callbacks.Callback):
     :class:`~lrplugins._run.MissingMetricError` listing them (``strict=False``: warns once).
     Patience follows torch: Keras's ``ReduceLROnPlateau(patience=p)`` is ``Plateau(patience=p-1)``.
     ``logs["learning_rate"]`` is the LR of the epoch's last update.
+
+    Views (``schedule``, ``bound_schedule``, ``plateau``, ``monitor``, ``run_state``) are
+    :class:`lrplugins.RunState`'s, as in the other callbacks; ``lr_schedule`` is the optimizer's.
 
     Restarts: :meth:`state_dict` is the :class:`lrplugins.RunState` format (JSON); ``model.save``
     keeps the schedule in force (cooldown included), ``base_lr``, scale and offset. With
@@ -235,19 +238,6 @@ class LRSchedulerCallback(keras.callbacks.Callback):
         self._pending: list[tuple[Any, str, float]] = []
         self._in_fit = self._started = self._dirty = self._evaluated = self._late_check = False
         self._offset = self._epochs_done = 0
-
-    @property
-    def schedule(self) -> Schedule | None:
-        """The schedule in force once ``fit`` started (bound, cooldowns applied), else the given."""
-        return self._run.active or self._run.schedule  # type: ignore[return-value]
-
-    @property
-    def plateau(self) -> Plateau | None:
-        return self._run.plateau
-
-    @property
-    def run_state(self) -> RunState:
-        return self._run
 
     @property
     def lr_schedule(self) -> LearningRateSchedule | None:
