@@ -9,6 +9,7 @@ and the value received, e.g. ``cosine(): warmup_steps must be >= 0, got -5``.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
@@ -200,3 +201,13 @@ def listlike(owner: str, name: str, value: Any) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"{owner}(): {name} must be a list, got {value!r}")
     return tuple(value)
+
+
+def step_index(step: Any) -> int:
+    """``step`` as an ``int`` (numpy integers are fine; bools and floats are not), or ``TypeError``."""
+    if isinstance(step, bool):
+        raise TypeError(f"step must be an int, got {step!r}")
+    try:
+        return operator.index(step)
+    except TypeError:
+        raise TypeError(f"step must be an int, got {step!r}") from None

@@ -28,6 +28,7 @@ from strategies import (
 )
 
 import lrplugins as lrp
+from lrplugins._ops import MATH
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -76,6 +77,15 @@ def test_values_equals_call(s, ts):
     as_list = s.values(ts)
     assert isinstance(as_list, list)
     np.testing.assert_allclose(as_list, expected, rtol=1e-12, atol=1e-12)
+
+
+@SETTINGS
+@given(schedules, st.lists(steps | st.integers(0, 2**64), min_size=1, max_size=50))
+def test_the_generated_scalar_path_computes_the_formula_bit_for_bit(s, ts):
+    # s(step) runs a function generated from the formula (lrplugins._schedules.scalar); it must
+    # give exactly what the formula gives on Python floats
+    for t in ts:
+        assert s(t) == float(s._formula(float(t), s._p, MATH)), (s, t)
 
 
 @SETTINGS

@@ -17,10 +17,12 @@ import dataclasses
 import math
 import operator
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar, Union
 
 from .. import _validate as v
-from .._ops import MATH, numpy_ops
+from .._ops import numpy_ops
+from .._validate import step_index
+from .scalar import scalar_function
 
 __all__ = ["Duration", "Phase", "Schedule", "UnboundScheduleError"]
 
@@ -131,6 +133,7 @@ class Schedule:
     _has_config: ClassVar[bool] = True
     _p: Any
     _missing: list[str] | None
+    _scalar: Callable[[int], float]  # what s(step) runs (see __call__)
 
     # -- construction -------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -152,6 +155,7 @@ class Schedule:
         else:
             object.__setattr__(self, "_p", p)
             object.__setattr__(self, "_missing", None)
+        object.__setattr__(self, "_scalar", self._first_call)
 
     def _check(self) -> None:
         """Validate the fields (types and ranges); raise ValueError/TypeError naming the argument.
@@ -177,16 +181,39 @@ class Schedule:
         raise NotImplementedError
 
     # -- evaluation ---------------------------------------------------------------------------
-    def __call__(self, step: int) -> float:
-        """The multiplier for the optimizer update with index ``step`` (0 is the first update)."""
-        p = self._p
-        if p is None:
+    if TYPE_CHECKING:
+
+        def __call__(self, step: int) -> float:
+            """The multiplier for the optimizer update with index ``step`` (0 is the first one)."""
+            ...
+
+    else:
+        # s(step) calls the instance's `_scalar` function directly (no Python frame in between):
+        # a function generated from the formula on the first call (see .scalar), which checks
+        # the step and returns float(_formula(float(step), p, MATH)).
+        __call__ = property(
+            operator.attrgetter("_scalar"),
+            doc="The multiplier for the optimizer update with index ``step`` (0 is the first "
+            "update): ``s(step)``, a ``float``.",
+        )
+
+    def _first_call(self, step: int) -> float:
+        """``_scalar`` until the first call: make the scalar function, keep it, run it."""
+        if self._p is None:
+            step_index(step)  # a bad step is reported first, as on a bound schedule
             raise self._unbound_error()
-        if step.__class__ is not int:
-            step = as_step(step)
-        if step < 0:
-            raise ValueError(f"{self.kind}(): step must be >= 0, got {step}")
-        return float(self._formula(float(step), p, MATH))
+        fn = scalar_function(self)
+        object.__setattr__(self, "_scalar", fn)
+        return fn(step)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_scalar"]  # generated code: made again on the first call after unpickling
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        object.__setattr__(self, "_scalar", self._first_call)
 
     def values(self, steps: Any) -> Any:
         """Evaluate many steps at once, vectorized.
@@ -366,16 +393,6 @@ def signature_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
         found = tuple(f for f in fields if not f.kw_only) + tuple(f for f in fields if f.kw_only)
         _SIGNATURE_FIELDS[cls] = found
     return found
-
-
-def as_step(step: Any) -> int:
-    """``step`` as an ``int`` (numpy integers are fine), or ``TypeError`` naming it."""
-    if isinstance(step, bool):
-        raise TypeError(f"step must be an int, got {step!r}")
-    try:
-        return operator.index(step)
-    except TypeError:
-        raise TypeError(f"step must be an int, got {step!r}") from None
 
 
 def _encode(value: Any) -> Any:

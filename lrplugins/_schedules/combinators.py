@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _validate as v
-from .._ops import MATH, numpy_ops
+from .._ops import MATH, ArrayOps, numpy_ops
 from .base import Duration, Schedule, Unbound, register
 from .durations import check_common, ctx, increasing
 
@@ -253,7 +253,7 @@ class custom(Schedule):
         (fn,) = p
         if xp is MATH:
             return _custom_value(fn, int(t))
-        if xp is numpy_ops():
+        if isinstance(xp, ArrayOps) and xp is numpy_ops():
             import numpy as np
 
             arr = np.asarray(t)
