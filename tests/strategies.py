@@ -78,6 +78,18 @@ def _cyclic(draw):
 
 
 @st.composite
+def _one_cycle_momentum(draw):
+    three = draw(st.booleans())
+    return kw(
+        total_steps=draw(st.integers(2, 5_000)),
+        pct_start=draw(st.floats(0.01, 0.49 if three else 0.99)),
+        anneal=draw(st.sampled_from(["cos", "linear"])),
+        three_phase=three,
+        low=draw(unit),
+    )
+
+
+@st.composite
 def increasing(draw, n_min=0, n_max=5):
     steps = draw(st.lists(st.integers(0, 5_000), min_size=n_min, max_size=n_max, unique=True))
     return sorted(steps)
@@ -133,6 +145,8 @@ LEAF_ARGS: dict[str, st.SearchStrategy[Args]] = {
     "cyclic": _cyclic(),
     "wsd": _wsd(),
     "interpolate": _interpolate(),
+    "one_cycle_momentum": _one_cycle_momentum(),
+    "cyclic_momentum": _cyclic(),  # the same arguments as cyclic
 }
 """Valid arguments of every leaf kind: ``(args, kwargs)`` for the kind's build (what users call)."""
 

@@ -36,6 +36,7 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 UNIT_KINDS = {
     "constant", "linear", "cosine", "cosine_restarts", "polynomial", "exponential",
     "inverse_sqrt", "inverse_time", "one_cycle", "cyclic", "wsd",
+    "one_cycle_momentum", "cyclic_momentum",
 }  # fmt: skip
 
 

@@ -6,6 +6,7 @@ Layout (as optax splits leaves from combinators):
   the registry of kinds;
 - :mod:`.durations`: ``int | "N%" | "Nep"`` durations and their resolution to whole steps;
 - :mod:`.leaves`: the leaf shapes of the catalog (``cosine``, ``wsd``, ...);
+- :mod:`.momentum`: their momentum counterparts (``one_cycle_momentum``, ``cyclic_momentum``);
 - :mod:`.combinators`: schedules made of schedules (``sequence``, ``scaled``, ``product``) and
   ``custom``;
 - :mod:`.io`: :func:`from_config` and :func:`load`.
@@ -14,9 +15,10 @@ Every public name is re-exported here, so ``from lrplugins._schedules import cos
 """
 
 # leaves before combinators: the registry (and so the spec catalog) lists kinds in this order
-from . import base, leaves, combinators, io  # noqa: I001
+from . import base, leaves, momentum, combinators, io  # noqa: I001
 from .base import *
 from .leaves import *
+from .momentum import *
 from .combinators import *
 from .io import *
 
@@ -24,5 +26,6 @@ from .io import *
 __all__ = []
 __all__ += base.__all__
 __all__ += leaves.__all__
+__all__ += momentum.__all__
 __all__ += combinators.__all__
 __all__ += io.__all__
