@@ -1,7 +1,8 @@
 """The framework-free LR range test (``lrplugins._finder``) on synthetic curves with known answers.
 
 Each synthetic loss is a function of the LR alone, so the LR at which it is lowest (the *edge*)
-is known in closed form or by a fine search; noise, a constant shift (negative losses), a scale,
+and the LR at which it has done 90% of its falling (the *knee*, the default rule) are known by a
+fine search; noise, a constant shift (negative losses), a scale,
 an early spike and a NaN tail are laid on top.
 """
 
@@ -29,6 +30,13 @@ def bowl(lr: float) -> float:
 def true_edge(f: Callable[[float], float], lo: float = 1e-6, hi: float = 1.0) -> float:
     xs = [lo * (hi / lo) ** (i / 20000) for i in range(20001)]
     return min(xs, key=f)
+
+
+def true_knee(f: Callable[[float], float], lo: float = 1e-6, hi: float = 1.0) -> float:
+    xs = [lo * (hi / lo) ** (i / 20000) for i in range(20001)]
+    edge = true_edge(f, lo, hi)
+    low, ref = f(edge), f(lo)
+    return next(x for x in xs if x <= edge and f(x) <= low + 0.1 * (ref - low))
 
 
 def sweep(
@@ -138,10 +146,11 @@ def test_clean_curve_edge_and_rules() -> None:
     assert f.stop_reason == "diverged"
     assert f.lrs[-1] > true_edge(bowl)  # it stops past the minimum, never before
     assert decades(f.edge(), true_edge(bowl)) < 0.1
+    assert decades(f.knee(), true_knee(bowl)) < 0.1
+    assert 2.5e-3 < true_knee(bowl) < 3.5e-3  # 1/(1+(lr/a)^2) = 0.1 at lr = 3a
     s = f.suggestions
     assert set(s) == set(RULES)
-    assert s["edge/4"] == pytest.approx(f.edge() / 4, rel=1e-15)
-    assert f.suggestion == s["edge/4"]
+    assert s["knee"] == f.knee() and f.suggestion == s["knee"]
     # minimum/10 and steepest, recomputed from the record by hand (fastai's trimming)
     lrs, sm = f.lrs[10:-5], f.smoothed[10:-5]
     assert s["minimum/10"] == pytest.approx(lrs[sm.index(min(sm))] / 10, rel=1e-15)
@@ -160,6 +169,7 @@ def test_noisy_curve_edge_within_a_third_of_a_decade(seed: int) -> None:
     assert f.stop_reason == "diverged"
     assert f.lrs[-1] > true_edge(bowl)  # noise never stops the sweep early (seed 10 once did)
     assert decades(f.edge(), true_edge(bowl)) < 0.3
+    assert decades(f.knee(), true_knee(bowl)) < 0.2  # the knee is on the steep side: sharper
 
 
 @pytest.mark.parametrize(("shift", "scale"), [(-10.0, 1.0), (-1e4, 1.0), (0.0, 1e3), (5.0, 1e-3)])
@@ -187,6 +197,7 @@ def test_early_spike_does_not_stop_the_sweep_or_move_the_edge() -> None:
     assert spiked.stop_reason == "diverged"
     assert spiked.lrs[-1] > true_edge(bowl)
     assert spiked.edge() == clean.edge()
+    assert spiked.knee() == clean.knee()
 
 
 def test_nan_tail_stops_and_suggests_from_the_finite_part() -> None:
@@ -230,6 +241,7 @@ def test_linear_mode_rules_work_in_log_lr() -> None:
     assert f.lrs[1] - f.lrs[0] == pytest.approx(f.lrs[2] - f.lrs[1], rel=1e-9)
     assert decades(f.suggestions["steepest"], 0.05) < 0.03
     assert decades(f.edge(), true_edge(fall, 1e-3, 1.0)) < 0.05
+    assert decades(f.knee(), true_knee(fall, 1e-3, 1.0)) < 0.05
 
 
 def fastai_valley(losses: list[float]) -> int:
@@ -298,7 +310,7 @@ def test_rule_picks_the_suggestion(rule: str) -> None:
         ({"mode": "log"}, ValueError, "mode can be exp or linear, got 'log'"),
         ({"smooth": 1.0}, ValueError, r"smooth must be in \[0, 1\), got 1.0"),
         ({"diverge": 0}, ValueError, "diverge must be a finite number > 0, got 0"),
-        ({"rule": "fastai"}, ValueError, "rule can be valley, steepest, minimum/10, edge/4, got"),
+        ({"rule": "fastai"}, ValueError, "rule can be valley, steepest, minimum/10, knee, got"),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict, exc: type, message: str) -> None:
@@ -344,7 +356,7 @@ def test_dict_json_round_trip(tmp_path) -> None:
 def test_summary_and_repr() -> None:
     f = sweep(bowl)
     text = f.summary()
-    assert "stop: diverged" in text and "edge/4" in text and "<- suggestion" in text
+    assert "stop: diverged" in text and "knee" in text and "<- suggestion" in text
     assert "steps recorded, diverged" in repr(f)
 
 
@@ -360,7 +372,7 @@ def test_plot_marks_the_suggestion(tmp_path) -> None:
     f = sweep(bowl, noise=0.02)
     ax = f.plot()
     labels = [line.get_label() for line in ax.get_lines()]
-    assert any(lbl.startswith("suggestion edge/4") for lbl in labels)
+    assert any(lbl.startswith("suggestion knee") for lbl in labels)
     assert ax.get_xscale() == "log"
     plt.close("all")
     f.save(tmp_path / "r.json")

@@ -1,0 +1,234 @@
+"""``lrplugins.lightning.find_lr``: the LR range test inside a Lightning ``Trainer``.
+
+The sweep runs inside ``trainer.fit`` (so DDP, precision plugins, gradient accumulation and the
+module's own ``training_step`` all work as in training), from a callback's ``on_fit_start``, the
+way Lightning's own ``Tuner.lr_find`` does it: with the user's callbacks, loggers, LR schedulers
+and validation set aside, then everything put back and the fit ended early.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+try:
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.utilities.exceptions import _TunerExitException
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess without lightning
+    raise ImportError(
+        "lrplugins.lightning needs Lightning, which is not installed: "
+        "pip install 'lrplugins[lightning]'"
+    ) from _exc
+
+from ._finder import DEFAULT_RULE, LRFinder
+from ._finder_torch import (
+    ModelSnapshot,
+    OptimizerSnapshot,
+    RNGSnapshot,
+    base_lrs,
+    progress_bar,
+    set_lrs,
+)
+
+__all__ = ["find_lr"]
+
+
+def find_lr(
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    train_dataloaders: Any = None,
+    datamodule: pl.LightningDataModule | None = None,
+    *,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    steps: int = 100,
+    mode: Literal["exp", "linear"] = "exp",
+    smooth: float = 0.98,
+    diverge: float | None = 0.5,
+    rule: str = DEFAULT_RULE,
+    progress: bool | None = None,
+) -> LRFinder:
+    """Run an LR range test with ``trainer`` on ``model``; the next ``trainer.fit`` is unaffected.
+
+    Call it where you would call ``trainer.fit`` (every DDP rank runs it), then fit as usual::
+
+        finder = find_lr(trainer, model)
+        model.hparams.lr = finder.suggestion   # or configure the schedule's peak with it
+        trainer.fit(model)
+
+    The sweep takes up to ``steps`` optimizer updates of the real training (the module's
+    ``training_step``, the trainer's strategy, precision and ``accumulate_grad_batches``: one
+    recorded point per update, its loss the mean over the accumulated batches and over the DDP
+    ranks, so every rank stops at the same step and gets the same suggestion). Every parameter
+    group of every optimizer sweeps together, keeping its ratio to the first group's configured
+    LR (``initial_lr`` where a torch scheduler set one). During the sweep the trainer's
+    callbacks, loggers, LR schedulers and validation are set aside and the data restarts when it
+    runs out. Afterwards the module's parameters, buffers, gradients and train/eval flags, the
+    optimizers' state, the loops' progress, the callbacks and loggers, and the random number
+    generators (Python, numpy, torch CPU/CUDA) are restored, so ``find_lr(trainer, model);
+    trainer.fit(model)`` trains exactly as ``trainer.fit(model)`` would. State the module keeps
+    in attributes of its own during ``training_step`` is not restored.
+
+    Args:
+        trainer: the trainer that will fit ``model``.
+        model: the LightningModule.
+        train_dataloaders, datamodule: as for ``trainer.fit``.
+        min_lr, max_lr, steps, mode, smooth, diverge, rule: see :class:`lrplugins.LRFinder`;
+            ``steps`` counts optimizer updates.
+        progress: show a tqdm bar on rank 0; by default when the trainer shows its progress
+            bar.
+
+    Returns:
+        The :class:`lrplugins.LRFinder` record (the same on every rank).
+    """
+    finder = LRFinder(min_lr, max_lr, steps, mode=mode, smooth=smooth, diverge=diverge, rule=rule)
+    if not isinstance(trainer, pl.Trainer):
+        raise TypeError(f"find_lr(): trainer must be a lightning Trainer, got {trainer!r}")
+    t: Any = trainer  # Trainer's attributes are partly hidden from type checkers
+    if t.fast_dev_run:
+        raise ValueError(
+            f"find_lr(): the trainer has fast_dev_run={t.fast_dev_run!r}, which runs too "
+            "few steps for a range test; make the trainer without it"
+        )
+    show = trainer.progress_bar_callback is not None if progress is None else bool(progress)
+    sweep = _Sweep(finder, show)
+    rng = RNGSnapshot(_generators(train_dataloaders))
+    t.callbacks = [sweep, *t.callbacks]
+    try:
+        trainer.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
+    finally:
+        t.callbacks = [cb for cb in t.callbacks if cb is not sweep]
+        rng.restore()
+    if not sweep.ran:
+        raise RuntimeError(
+            "find_lr(): trainer.fit ended before the range test could start "
+            "(no training batches, or limit_train_batches=0?)"
+        )
+    if not finder.lrs:
+        raise RuntimeError("find_lr(): the range test took no optimizer step")
+    return finder
+
+
+def _generators(data: Any) -> list[torch.Generator]:
+    from ._finder_torch import loader_generators
+
+    loaders = data if isinstance(data, (list, tuple)) else [data]
+    return [g for d in loaders if d is not None for g in loader_generators(d)]
+
+
+class _Sweep(Callback):
+    """Runs the sweep from ``on_fit_start``, then ends the fit (Lightning's tuner exit)."""
+
+    def __init__(self, finder: LRFinder, show: bool) -> None:
+        self.finder = finder
+        self.show = show
+        self.ran = False
+        self._micro: list[float] = []
+        self._stepped = False
+        self._bar: Any = None
+
+    # -- the sweep's own hooks ------------------------------------------------------------------
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        if not self.ran or self.finder.done:
+            return
+        step = len(self.finder.lrs)
+        set_lrs(trainer.optimizers, self.finder.group_lrs(step))
+        self._stepped = True
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if not self.ran or self.finder.done:
+            return
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None:
+            if pl_module.automatic_optimization:
+                return  # training_step returned None: Lightning skips the batch
+            raise RuntimeError(
+                "find_lr(): training_step returned no loss; with manual optimization it must "
+                "return the loss (a tensor, or a dict with 'loss') for the range test to record"
+            )
+        value = float(loss.detach())
+        if pl_module.automatic_optimization:
+            value *= trainer.accumulate_grad_batches  # Lightning divided it for the backward
+        self._micro.append(value)
+        if not self._stepped:
+            return
+        self._stepped = False
+        mean = sum(self._micro) / len(self._micro)
+        self._micro = []
+        t = torch.tensor([mean], dtype=torch.float64, device=pl_module.device)
+        mean = float(trainer.strategy.reduce(t, reduce_op="mean").item())
+        go_on = self.finder.record(mean)
+        if self._bar is not None:
+            self._bar.update()
+        if not go_on:
+            trainer.should_stop = True
+
+    # -- set aside, run, put back ---------------------------------------------------------------
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer_: Any = trainer  # Trainer's attributes are partly hidden from type checkers
+        fit_loop = trainer.fit_loop
+        epoch_loop = fit_loop.epoch_loop
+        saved = {
+            "callbacks": trainer_.callbacks,
+            "loggers": trainer.loggers,
+            "lr_scheduler_configs": trainer.strategy.lr_scheduler_configs,
+            "loop": copy.deepcopy(fit_loop.state_dict()),
+            "max_epochs": fit_loop.max_epochs,
+            "min_epochs": fit_loop.min_epochs,
+            "max_steps": epoch_loop.max_steps,
+            "min_steps": epoch_loop.min_steps,
+        }
+        snapshots: list[Any] = [ModelSnapshot(pl_module)]
+        snapshots += [OptimizerSnapshot(opt) for opt in trainer.optimizers]
+        self.finder.begin(base_lrs(trainer.optimizers))
+        self.ran = True
+        trainer.strategy.lr_scheduler_configs = []
+        trainer_.callbacks = [self]
+        trainer.loggers = []
+        fit_loop.max_epochs = -1  # the data restarts until the sweep ends
+        fit_loop.min_epochs = 0
+        epoch_loop.max_steps = -1
+        epoch_loop.min_steps = None
+        epoch_loop._should_check_val_fx = _never  # type: ignore[method-assign]  # no validation
+        try:
+            with progress_bar(
+                self.show and trainer.is_global_zero, self.finder.steps, "LR range test"
+            ) as bar:
+                self._bar = bar
+                fit_loop.run()
+        finally:
+            self._bar = None
+            for snap in snapshots:
+                snap.restore()
+            del epoch_loop._should_check_val_fx
+            trainer_.callbacks = saved["callbacks"]
+            trainer.loggers = saved["loggers"]
+            trainer.strategy.lr_scheduler_configs = saved["lr_scheduler_configs"]
+            fit_loop.max_epochs = saved["max_epochs"]
+            fit_loop.min_epochs = saved["min_epochs"]
+            epoch_loop.max_steps = saved["max_steps"]
+            epoch_loop.min_steps = saved["min_steps"]
+            fit_loop.load_state_dict(saved["loop"])
+            fit_loop.restarting = False
+            epoch_loop.restarting = False
+            epoch_loop.val_loop._combined_loader = None
+            fit_loop._combined_loader = None
+            trainer.should_stop = False
+        raise _TunerExitException()
+
+
+def _never(*args: Any, **kwargs: Any) -> bool:
+    return False
