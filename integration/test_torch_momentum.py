@@ -176,8 +176,8 @@ def test_every_group_at_zero_or_no_such_hyperparameter_is_refused(device):
 # ------------------------------------------------------------------------------------------------
 
 
-def _resumable(optimizer: str, device: str, model=None):
-    model = model or make_model(device)
+def _resumable(optimizer: str, device: str):
+    model = make_model(device)
     opt = make_optimizer(optimizer, model.parameters(), weight_decay=1e-2)
     return model, opt
 
