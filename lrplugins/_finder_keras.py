@@ -1,0 +1,287 @@
+"""``lrplugins.keras.find_lr``: the LR range test on a compiled Keras 3 model, on every backend.
+
+The sweep trains with the model's own compiled train step (``model.train_on_batch``); its LR
+comes from a small ``LearningRateSchedule`` of the optimizer's iteration counter that is swapped
+in for the optimizer's own learning rate during the sweep, so it is jit-safe on TensorFlow,
+JAX and torch alike. Everything the sweep touches (the model's variables, random seed states
+included; the optimizer's variables; the metrics; the random number generators) is put back.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+try:
+    import keras
+    from keras import ops
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess without keras
+    raise ImportError(
+        "lrplugins.keras needs Keras 3, which is not installed: pip install 'lrplugins[keras]'"
+    ) from _exc
+
+import numpy as np
+
+from ._finder import DEFAULT_RULE, LRFinder
+
+__all__ = ["find_lr"]
+
+
+class _SweepRate(keras.optimizers.schedules.LearningRateSchedule):
+    """The sweep's LR as a function of the optimizer's iteration counter (update ``j`` is
+    iteration ``start + j * accumulate`` .. ``start + (j + 1) * accumulate - 1``)."""
+
+    def __init__(self, finder: LRFinder, start: int, accumulate: int) -> None:
+        self.finder = finder
+        self.start = start
+        self.accumulate = accumulate
+
+    def __call__(self, step: Any) -> Any:
+        f = self.finder
+        j = ops.floor_divide(ops.cast(step, "float32") - self.start, float(self.accumulate))
+        t = ops.clip(j / float(f.steps - 1), 0.0, 1.0)
+        if f.mode == "exp":
+            lo, hi = math.log(f.min_lr), math.log(f.max_lr)
+            return ops.exp(lo + t * (hi - lo))
+        return f.min_lr + t * (f.max_lr - f.min_lr)
+
+    def get_config(self) -> dict[str, Any]:  # never saved: it lives only during the sweep
+        return {}
+
+
+def find_lr(
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
+    *,
+    batch_size: int = 32,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    steps: int = 100,
+    mode: Literal["exp", "linear"] = "exp",
+    smooth: float = 0.98,
+    diverge: float | None = 0.5,
+    rule: str = DEFAULT_RULE,
+    shuffle: bool = True,
+    verbose: Literal["auto", 0, 1, 2] = "auto",
+) -> LRFinder:
+    """Run an LR range test on a compiled ``model``; afterwards ``model.fit`` is unaffected.
+
+    ``x, y`` are what ``model.fit`` takes: arrays (numpy or backend tensors, or a list/dict of
+    them for several inputs) cut into batches of ``batch_size``, in an order drawn from a
+    private generator (``shuffle=True``) that leaves the global random state alone; or, with
+    ``y=None`` and ``x`` not an array, a re-iterable of ``(x, y)`` batches (a ``tf.data.Dataset``, a
+    ``keras.utils.PyDataset``, a list). The data restart when they run out. Each of up to
+    ``steps`` updates is the model's compiled train step (its loss, regularization losses
+    included); with ``gradient_accumulation_steps=k`` on the optimizer an update takes ``k``
+    batches and records their mean loss. The LR of update ``j`` is ``finder.lr_at(j)``.
+
+    Afterwards every variable of the model (weights, batch-norm statistics, dropout seed
+    states), of the optimizer (iteration counter, slots, its own learning rate or schedule) and
+    of the compiled metrics is restored, and so are Python's, numpy's and Keras' global seed
+    generators (and torch's on the torch backend): ``find_lr(model, x, y); model.fit(x, y)``
+    trains exactly as ``model.fit(x, y)`` would. The model must be built (give it an ``Input``
+    or call ``model.build``): building it here would draw its initial weights.
+
+    Args:
+        model: a compiled, built Keras model.
+        x, y: training data (see above).
+        batch_size: batch size for array data.
+        min_lr, max_lr, steps, mode, smooth, diverge, rule: see :class:`lrplugins.LRFinder`;
+            ``steps`` counts optimizer updates.
+        shuffle: draw array batches in a shuffled order.
+        verbose: ``"auto"``/1 a ``keras.utils.Progbar``, 2 one line at the end, 0 silent.
+
+    Returns:
+        The :class:`lrplugins.LRFinder` record.
+    """
+    finder = LRFinder(min_lr, max_lr, steps, mode=mode, smooth=smooth, diverge=diverge, rule=rule)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"find_lr(): model must be a keras.Model, got {model!r}")
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(model, "compiled", False):
+        raise ValueError("find_lr(): the model is not compiled: call model.compile(...) first")
+    if not model.built:
+        raise ValueError(
+            "find_lr(): the model is not built; give it a keras.Input or call "
+            "model.build(input_shape) first (building it here would draw its weights)"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"find_lr(): batch_size must be an int >= 1, got {batch_size!r}")
+    if verbose not in ("auto", 0, 1, 2):
+        raise ValueError(f"find_lr(): verbose can be 'auto', 0, 1 or 2, got {verbose!r}")
+    batches = _batches(x, y, batch_size, shuffle)
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)  # what the first fit step would do
+    accumulate = int(getattr(inner, "gradient_accumulation_steps", None) or 1)
+    saved = _Snapshot(model, optimizer, inner)
+    finder.begin([saved.base_lr])
+    show = 1 if verbose == "auto" else verbose
+    bar = keras.utils.Progbar(steps, verbose=show, unit_name="update") if show else None
+    try:
+        object.__setattr__(
+            inner, "_learning_rate", _SweepRate(finder, saved.iterations, accumulate)
+        )
+        model.train_function = None  # retrace with the sweep's LR
+        for step in range(steps):
+            losses = []
+            for _ in range(accumulate):
+                xb, yb = next(batches)
+                logs = model.train_on_batch(xb, yb, return_dict=True)
+                losses.append(float(logs["loss"]))
+            loss = sum(losses) / len(losses)
+            go_on = finder.record(loss)
+            if bar is not None:
+                bar.update(
+                    step + 1, values=[("loss", loss), ("lr", finder.lrs[-1])], finalize=not go_on
+                )
+            if not go_on:
+                break
+    finally:
+        saved.restore()
+    return finder
+
+
+class _Snapshot:
+    def __init__(self, model: keras.Model, optimizer: Any, inner: Any) -> None:
+        self.model, self.optimizer, self.inner = model, optimizer, inner
+        self.variables = _unique(
+            list(model.variables) + list(optimizer.variables) + list(model.metrics_variables)
+        )
+        self.values = [np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.variables]
+        self.learning_rate = inner._learning_rate
+        self.iterations = int(ops.convert_to_numpy(optimizer.iterations))
+        self.base_lr = _configured_lr(self.learning_rate)
+        self.train_function = model.train_function
+        self.stop_training = getattr(model, "stop_training", False)
+        self.python = random.getstate()
+        self.numpy = np.random.get_state()
+        torch = sys.modules.get("torch")
+        self.torch = torch.get_rng_state() if torch is not None else None
+        self.seed_generator, self.seed_state = _global_seed_generator()
+        # The compiled loss and metrics build themselves on the first batch. While they are
+        # unbuilt, model.fit draws one batch to build them before the first epoch, which takes a
+        # shuffling permutation; once the sweep has built them, fit would not, and would shuffle
+        # differently. So they go back to unbuilt, exactly as they were.
+        self.unbuilt = [
+            (obj, dict(vars(obj)))
+            for obj in (
+                getattr(model, "_compile_loss", None),
+                getattr(model, "_compile_metrics", None),
+            )
+            if obj is not None and not getattr(obj, "built", True)
+        ]
+
+    def restore(self) -> None:
+        object.__setattr__(self.inner, "_learning_rate", self.learning_rate)
+        for v, value in zip(self.variables, self.values):
+            v.assign(value)
+        self.model.train_function = None  # the traced one used the sweep's LR
+        self.model.stop_training = self.stop_training
+        random.setstate(self.python)
+        np.random.set_state(self.numpy)
+        torch = sys.modules.get("torch")
+        if self.torch is not None and torch is not None:
+            torch.set_rng_state(self.torch)
+        _restore_global_seed_generator(self.seed_generator, self.seed_state)
+        for obj, attrs in self.unbuilt:
+            vars(obj).clear()
+            vars(obj).update(attrs)
+
+
+def _unique(variables: list[Any]) -> list[Any]:
+    seen: set[int] = set()
+    out = []
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _configured_lr(lr: Any) -> float:
+    """The LR the user configured: a schedule's ``base_lr`` (lrplugins) or
+    ``initial_learning_rate`` (Keras' own), else the variable's value."""
+    for name in ("base_lr", "initial_learning_rate"):
+        value = getattr(lr, name, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) or callable(lr):
+        return 1.0
+    return float(ops.convert_to_numpy(lr))
+
+
+def _global_seed_generator() -> tuple[Any, Any]:
+    """Keras' global SeedGenerator (used by unseeded random ops) and its state, if it exists;
+    asking for it through the public API would create one and draw Python's generator."""
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover - a Keras layout we do not know
+        return None, None
+    gen = global_state.get_global_attribute("global_seed_generator")
+    if gen is None:
+        return None, None
+    return gen, np.array(ops.convert_to_numpy(gen.state.value), copy=True)
+
+
+def _restore_global_seed_generator(gen: Any, state: Any) -> None:
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover
+        return
+    if gen is None:  # created during the sweep: without it, it would not exist yet
+        global_state.set_global_attribute("global_seed_generator", None)
+    else:
+        gen.state.assign(state)
+
+
+def _batches(x: Any, y: Any, batch_size: int, shuffle: bool) -> Iterator[tuple[Any, Any]]:
+    if y is None and not hasattr(x, "shape"):
+        if isinstance(x, Iterator):
+            raise TypeError(
+                "find_lr(): x must be re-iterable (a tf.data.Dataset, a PyDataset, a list of "
+                f"batches); got the one-shot iterator {type(x).__name__}, which the test would "
+                "consume"
+            )
+        return _cycle(x)
+    leaves = keras.tree.flatten(x)
+    if not leaves:
+        raise ValueError("find_lr(): x holds no array")
+    n = len(leaves[0])
+    if n == 0:
+        raise ValueError("find_lr(): x is empty")
+    return _array_batches(x, y, n, batch_size, shuffle)
+
+
+def _array_batches(
+    x: Any, y: Any, n: int, batch_size: int, shuffle: bool
+) -> Iterator[tuple[Any, Any]]:
+    rng = np.random.default_rng(0)  # private: the global generators stay untouched
+
+    def take(data: Any, idx: np.ndarray) -> Any:
+        if data is None:
+            return None
+        return keras.tree.map_structure(lambda a: np.asarray(a)[idx], data)
+
+    while True:
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            yield take(x, idx), take(y, idx)
+
+
+def _cycle(data: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+    while True:
+        empty = True
+        for batch in data:
+            empty = False
+            if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+                yield batch[0], batch[1]
+            else:
+                yield batch, None
+        if empty:
+            raise ValueError("find_lr(): x yielded no batch")
