@@ -243,7 +243,34 @@ def _sequence(draw: Any, a: lrp.Schedule, b: lrp.Schedule) -> lrp.Schedule:
     return lrp.sequence([a, b], boundaries=draw(numpy_version([draw(st.integers(1, 3_000))])))
 
 
-COMBINE = {"scaled": _scaled, "product": _product, "sequence": _sequence}
+def _cooldown(draw: Any, a: lrp.Schedule, b: lrp.Schedule) -> lrp.Schedule:
+    at, steps = draw(st.integers(0, 3_000)), draw(st.integers(0, 3_000))
+    at, steps, final = draw(numpy_version([at, steps, draw(unit)]))
+    return a.cooldown(at=at, steps=steps, shape=draw(shapes3), final=final)
+
+
+def _stretch(draw: Any, a: lrp.Schedule, b: lrp.Schedule) -> lrp.Schedule:
+    # the first of a, b that ends (and not at step 0), else a linear decay
+    for s in (a, b, lrp.linear(total_steps=draw(st.integers(1, 5_000)))):
+        end = s.phases()[-1].start
+        if end == 0:
+            continue
+        at = draw(st.integers(0, end - 1))
+        total = draw(st.integers(at + 1, at + 5_000))
+        try:
+            return s.stretch(at=draw(numpy_version(at)), total_steps=total)
+        except ValueError:  # it never ends (cyclic, exponential, ...)
+            continue
+    raise AssertionError("unreachable: a linear decay always ends after step 0")
+
+
+COMBINE = {
+    "scaled": _scaled,
+    "product": _product,
+    "sequence": _sequence,
+    "cooldown": _cooldown,
+    "stretch": _stretch,
+}
 """How to combine two drawn leaves into each combinator kind."""
 
 NOT_GENERATED = {"custom": "built from a Python callable: no config, covered in test_schedules"}

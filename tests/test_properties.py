@@ -55,6 +55,10 @@ def _upper_bound(s: lrp.Schedule) -> float:
         return math.prod(_upper_bound(c) for c in s.schedules)
     if s.kind == "sequence":
         return max(_upper_bound(c) for c in s.schedules)
+    if s.kind == "cooldown":  # between s(at) and final
+        return max(_upper_bound(s.schedule), s.final)
+    if s.kind == "stretch":  # the same values, at other steps
+        return _upper_bound(s.schedule)
     raise AssertionError(s.kind)
 
 

@@ -206,7 +206,7 @@ def test_piecewise_config_uses_the_argument_name_values():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"kind": "cosin"}, r"unknown kind 'cosin'; known kinds: constant, cosine"),
+        ({"kind": "cosin"}, r"unknown kind 'cosin'; known kinds: constant, cooldown, cosine, "),
         ({"kind": "cosine", "warmup": 3}, r"unknown key\(s\) \['warmup'\] for kind 'cosine'"),
         ({"total_steps": 3}, r"config has no 'kind' key"),
         ({"kind": "custom", "fn": None}, r"unknown kind 'custom'"),

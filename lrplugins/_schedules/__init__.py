@@ -5,11 +5,13 @@ Layout (as optax splits leaves from combinators):
 - :mod:`.base`: the :class:`Schedule` base class, :class:`Phase`, :class:`UnboundScheduleError` and
   the registry of kinds;
 - :mod:`.durations`: ``int | "N%" | "Nep"`` durations and their resolution to whole steps;
+- :mod:`.formulas`: the pieces of formulas several shapes share (warmup ramp, half cosine, ...);
 - :mod:`.leaves`: the leaf shapes of the catalog (``cosine``, ``wsd``, ...);
 - :mod:`.momentum`: their momentum counterparts (``one_cycle_momentum``, ``cyclic_momentum``);
-- :mod:`.combinators`: schedules made of schedules (``sequence``, ``scaled``, ``product``) and
-  ``custom``;
-- :mod:`.io`: :func:`from_config` and :func:`load`.
+- :mod:`.combinators`: schedules made of schedules (``sequence``, ``scaled``, ``product``, and
+  ``Cooldown``/``Stretch``, which ``s.cooldown()``/``s.stretch()`` build) and ``custom``;
+- :mod:`.io`: :func:`from_config` and :func:`load`;
+- :mod:`.scalar`: the fast path of ``s(step)``, a function generated from the formula.
 
 Every public name is re-exported here, so ``from lrplugins._schedules import cosine`` keeps working.
 """

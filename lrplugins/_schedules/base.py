@@ -24,6 +24,9 @@ from .._ops import numpy_ops
 from .._validate import step_index
 from .scalar import scalar_function
 
+if TYPE_CHECKING:
+    from .combinators import Cooldown, Stretch
+
 __all__ = ["Duration", "Phase", "Schedule", "UnboundScheduleError"]
 
 Duration = Union[int, str]  # noqa: UP007 - a runtime alias, usable on Python 3.10
@@ -292,7 +295,15 @@ class Schedule:
         ]
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        """``(name, first step)`` of each phase, in order; fractional steps are rounded up."""
         return [(self.kind, 0)]
+
+    _ends: ClassVar[bool] = False  # for a shape: whether its last phase holds a constant forever
+
+    def _holds_final(self, p: Any) -> bool:
+        """Whether the last phase holds one value forever, so the schedule has an end (the first
+        step of that phase) that ``stretch`` can move. A periodic or ever-decaying shape has none."""
+        return self._ends
 
     # -- binding ------------------------------------------------------------------------------
     @property
@@ -340,6 +351,54 @@ class Schedule:
             f"{self!r} is unbound: missing {what}. Pass it to the schedule or call "
             ".bind(total_steps=..., steps_per_epoch=...); the framework adapters bind it for you."
         )
+
+    # -- changing the horizon -----------------------------------------------------------------
+    def cooldown(
+        self, at: Duration, steps: Duration, shape: str = "1-sqrt", final: float = 0.0
+    ) -> Cooldown:
+        """This schedule until step ``at``, then a decay from ``self(at)`` to ``final`` over ``steps``.
+
+        ``self(t)`` for ``t < at``; ``final + (self(at) - final) * d((t - at) / steps)`` until
+        ``at + steps``, with ``d(p) = 1 - p`` (``"linear"``), ``(1 + cos(pi p)) / 2``
+        (``"cosine"``) or ``1 - sqrt(p)`` (``"1-sqrt"``); ``final`` from ``at + steps`` on. The
+        point of warmup-stable-decay: a cooldown from any checkpoint gives a finished model.
+
+        Args:
+            at: the first step of the cooldown (optimizer steps, or ``"Nep"``).
+            steps: its length (optimizer steps, or ``"Nep"``); 0 holds ``final`` from ``at``.
+            shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+            final: the multiplier reached at ``at + steps``, finite and >= 0.
+
+        >>> import lrplugins as lrp
+        >>> lrp.constant(warmup_steps=2).cooldown(at=4, steps=2, shape="linear").values(range(8))
+        [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0]
+        """
+        from .combinators import Cooldown
+
+        return Cooldown(self, at, steps, shape, final)
+
+    def stretch(self, at: Duration, total_steps: Duration) -> Stretch:
+        """This schedule until step ``at``; the rest stretched or squeezed to end at ``total_steps``.
+
+        ``self(t)`` for ``t < at``, then ``self(at + (t - at) * (E - at) / (total_steps - at))``
+        where ``E`` is the first step of this schedule's final constant phase, and the final value
+        from ``total_steps`` on. Continuous at ``at``. A schedule with no end (``exponential``,
+        ``inverse_sqrt``, ``cyclic``, ...), ``at >= E`` or ``total_steps <= at`` is refused.
+
+        Args:
+            at: the first step that moves (optimizer steps, or ``"Nep"``).
+            total_steps: where the end lands (optimizer steps, or ``"Nep"``).
+
+        >>> import lrplugins as lrp
+        >>> s = lrp.cosine(total_steps=100).stretch(at=50, total_steps=150)
+        >>> s(50) == lrp.cosine(total_steps=100)(50), s(100) == lrp.cosine(total_steps=100)(75)
+        (True, True)
+        >>> s(150), s(10**6)
+        (0.0, 0.0)
+        """
+        from .combinators import Stretch
+
+        return Stretch(self, at, total_steps)
 
     # -- arithmetic ---------------------------------------------------------------------------
     def scaled(self, base_lr: float) -> Schedule:

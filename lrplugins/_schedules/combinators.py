@@ -15,9 +15,10 @@ from typing import Any
 from .. import _validate as v
 from .._ops import MATH, ArrayOps, numpy_ops
 from .base import Duration, Schedule, Unbound, register
-from .durations import check_common, ctx, increasing
+from .durations import Ctx, check_common, ctx, increasing
+from .formulas import SHAPES, decay_shape, full_like, progress
 
-__all__ = ["custom", "product", "scaled", "sequence"]
+__all__ = ["Cooldown", "Stretch", "custom", "product", "scaled", "sequence"]
 
 
 @register("sequence")
@@ -109,6 +110,10 @@ class sequence(Schedule):
             ]
         return out
 
+    def _holds_final(self, p: Any) -> bool:
+        last = p[0][-1]
+        return last._holds_final(last._p)
+
 
 @register("scaled", inline=False)
 @dataclass(frozen=True, repr=False)
@@ -159,6 +164,9 @@ class scaled(Schedule):
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
         return p[1]._phase_starts(p[1]._p)
+
+    def _holds_final(self, p: Any) -> bool:
+        return p[1]._holds_final(p[1]._p)
 
 
 @register("product", inline=False)
@@ -219,6 +227,9 @@ class product(Schedule):
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
         starts = sorted({start for s in p for _, start in s._phase_starts(s._p)})
         return [(f"phase {i}", start) for i, start in enumerate(starts)]
+
+    def _holds_final(self, p: Any) -> bool:
+        return all(s._holds_final(s._p) for s in p)  # constant once every factor is
 
 
 @register("custom", inline=False)
@@ -283,3 +294,220 @@ def _custom_value(fn: Callable[[int], float], step: int) -> float:
     if not (x >= 0.0 and x != math.inf):
         raise ValueError(f"custom(): fn({step}) must return a finite number >= 0, got {out!r}")
     return x
+
+
+# ------------------------------------------------------------------------------------------------
+# Changing the horizon (API.md section 5): built by Schedule.cooldown() and Schedule.stretch()
+# ------------------------------------------------------------------------------------------------
+
+
+def _method_repr(schedule: Schedule, method: str, args: list[str]) -> str:
+    inner = repr(schedule)
+    if isinstance(schedule, (scaled, product)):  # `0.5 * s` and `a * b` need brackets
+        inner = f"({inner})"
+    return f"{inner}.{method}({', '.join(args)})"
+
+
+def _resolve_own(owner: Schedule, names: tuple[str, ...], spe: int | None) -> list[int]:
+    """Resolve the wrapper's own durations (ints or ``"Nep"``) and check that the wrapped schedule
+    is bound; ``Unbound`` naming everything missing otherwise."""
+    dur = Ctx(owner.kind, None, spe)
+    steps = [dur.steps(name, getattr(owner, name)) for name in names]
+    missing = [*dur.missing, *owner.schedule.missing]  # type: ignore[attr-defined]
+    if missing:
+        raise Unbound(missing)
+    return steps
+
+
+@register("cooldown", inline=False)
+@dataclass(frozen=True, repr=False)
+class Cooldown(Schedule):
+    """``schedule`` until step ``at``, then a decay from ``schedule(at)`` to ``final`` over ``steps``.
+
+    Built by :meth:`Schedule.cooldown`. With ``v = schedule(at)`` and ``p = (t - at) / steps``:
+    ``schedule(t)`` for ``t < at``; ``final + (v - final) * d(p)`` for ``at <= t < at + steps``, where
+    ``d(p)`` is ``1 - p`` (``"linear"``), ``(1 + cos(pi p)) / 2`` (``"cosine"``) or ``1 - sqrt(p)``
+    (``"1-sqrt"``); ``final`` from ``at + steps`` on. So
+    ``constant(warmup_steps=W).cooldown(at=N - D, steps=D, shape=k, final=f)`` is
+    ``wsd(total_steps=N, warmup_steps=W, decay_steps=D, final=f, decay_shape=k)`` from step ``W`` on
+    (and at every step when ``f = 0``).
+
+    Args:
+        schedule: the schedule to cool down (bound or not: binding passes through to it).
+        at: the first step of the cooldown, an int number of optimizer steps or ``"Nep"``.
+        steps: the cooldown's length, an int number of steps (0: ``final`` from ``at`` on) or
+            ``"Nep"``.
+        shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+        final: the multiplier reached at ``at + steps`` and held after, finite and >= 0.
+        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
+
+    >>> import lrplugins as lrp
+    >>> s = lrp.constant().cooldown(at=2, steps=4, shape="linear")
+    >>> s.values(range(8))
+    [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    >>> [tuple(ph) for ph in s.phases()]
+    [('constant', 0, 2), ('cooldown', 2, 6), ('hold', 6, None)]
+    """
+
+    schedule: Schedule
+    at: Duration
+    steps: Duration
+    shape: str = "1-sqrt"
+    final: float = 0.0
+    steps_per_epoch: int | None = field(default=None, kw_only=True)
+
+    _children = "schedule"
+
+    def _check(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            raise TypeError(f"{self.kind}(): schedule must be a schedule, got {self.schedule!r}")
+        v.duration(self.kind, "at", self.at, epochs_only=True)
+        v.duration(self.kind, "steps", self.steps, epochs_only=True)
+        v.choice(self.kind, "shape", self.shape, SHAPES)
+        v.real(self.kind, "final", self.final, lo=0.0)
+        if self.steps_per_epoch is not None:
+            v.integer(self.kind, "steps_per_epoch", self.steps_per_epoch, lo=1)
+
+    def _resolve(self) -> Any:
+        at, steps = _resolve_own(self, ("at", "steps"), self.steps_per_epoch)
+        inner = self.schedule
+        # the decay starts from the value in force at `at` (the same float s(at) returns)
+        start = inner(at)
+        length = float(steps) if steps else None  # None: `final` from `at` on
+        return (inner, float(at), length, start, float(self.final), self.shape)
+
+    @staticmethod
+    def _formula(t: Any, p: Any, xp: Any) -> Any:
+        inner, at, length, start, final, shape = p
+        before = inner._formula(t, inner._p, xp)
+        if length is None:
+            after = full_like(t, final, xp)
+        else:
+            after = final + (start - final) * decay_shape(progress(t, at, length, xp), shape, xp)
+        return xp.where(t < at, before, after)
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        inner, at, length = p[0], p[1], p[2]
+        before = [(name, s) for name, s in inner._phase_starts(inner._p) if s < at]
+        return [*before, ("cooldown", at), ("hold", at + (length or 0.0))]
+
+    def _holds_final(self, p: Any) -> bool:
+        return True
+
+    def _bind(self, total: int | None, spe: int | None) -> Schedule:
+        if self.is_bound:
+            return self
+        own = self.steps_per_epoch if self.steps_per_epoch is not None else spe
+        return Cooldown(self.schedule._bind(total, spe), self.at, self.steps, self.shape,
+                        self.final, steps_per_epoch=own)  # fmt: skip
+
+    def __repr__(self) -> str:
+        if self.steps_per_epoch is not None:  # not an argument of the method: the class form
+            return super().__repr__().replace(self.kind, type(self).__name__, 1)
+        args = [f"at={self.at!r}", f"steps={self.steps!r}"]
+        if self.shape != "1-sqrt":
+            args.append(f"shape={self.shape!r}")
+        if self.final != 0.0:
+            args.append(f"final={self.final!r}")
+        return _method_repr(self.schedule, "cooldown", args)
+
+
+@register("stretch", inline=False)
+@dataclass(frozen=True, repr=False)
+class Stretch(Schedule):
+    """``schedule`` until step ``at``; from there the rest of it stretched (or squeezed) in time so
+    that its end lands on ``total_steps``.
+
+    Built by :meth:`Schedule.stretch`. With ``E`` the first step of ``schedule``'s final constant
+    phase: ``schedule(t)`` for ``t < at``; ``schedule(at + (t - at) * (E - at) / (total_steps - at))``
+    for ``at <= t < total_steps``; ``schedule(E)``, the final value, from ``total_steps`` on.
+    Continuous at ``at``. A schedule whose last phase is not constant (``exponential``,
+    ``inverse_sqrt``, ``inverse_time``, ``cyclic``, ``cosine_restarts``, ...) has no end to move and
+    is refused, as are ``at >= E`` and ``total_steps <= at``.
+
+    Args:
+        schedule: the schedule to stretch (bound or not: binding passes through to it).
+        at: the first step that moves, an int number of optimizer steps or ``"Nep"``; ``< E``.
+        total_steps: where the end lands, an int number of steps or ``"Nep"``; ``> at``.
+        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
+
+    >>> import lrplugins as lrp
+    >>> s = lrp.linear(total_steps=4).stretch(at=2, total_steps=6)
+    >>> s.values(range(8))
+    [1.0, 0.75, 0.5, 0.375, 0.25, 0.125, 0.0, 0.0]
+    >>> [tuple(ph) for ph in s.phases()]
+    [('linear decay', 0, 2), ('linear decay (stretched)', 2, 6), ('hold', 6, None)]
+    """
+
+    schedule: Schedule
+    at: Duration
+    total_steps: Duration
+    steps_per_epoch: int | None = field(default=None, kw_only=True)
+
+    _children = "schedule"
+
+    def _check(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            raise TypeError(f"{self.kind}(): schedule must be a schedule, got {self.schedule!r}")
+        v.duration(self.kind, "at", self.at, epochs_only=True)
+        v.duration(self.kind, "total_steps", self.total_steps, lo=1, epochs_only=True)
+        if self.steps_per_epoch is not None:
+            v.integer(self.kind, "steps_per_epoch", self.steps_per_epoch, lo=1)
+
+    def _resolve(self) -> Any:
+        at, total = _resolve_own(self, ("at", "total_steps"), self.steps_per_epoch)
+        inner = self.schedule
+        phases = inner.phases()
+        if not inner._holds_final(inner._p):
+            raise ValueError(
+                f"{self.kind}(): schedule must end in a constant phase to be stretched; "
+                f"{inner!r} never does (its last phase, {phases[-1].name!r}, runs forever)"
+            )
+        end = phases[-1].start
+        if at >= end:
+            raise ValueError(
+                f"{self.kind}(): at must be < {end}, the first step of the final constant phase of "
+                f"{inner!r}, got at={at}"
+            )
+        if total <= at:
+            raise ValueError(f"{self.kind}(): total_steps must be > at ({at}), got {total}")
+        return (inner, float(at), float(end), float(total), inner(end))
+
+    @staticmethod
+    def _formula(t: Any, p: Any, xp: Any) -> Any:
+        inner, at, end, total, held = p
+        # every branch stays in [0, end] for any t >= 0 (where() evaluates both)
+        moved = at + (xp.clip(t, at, total) - at) * (end - at) / (total - at)
+        u = xp.where(t < at, t, moved)
+        return xp.where(t < total, inner._formula(u, inner._p, xp), held)
+
+    def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
+        inner, at, end, total = p[0], p[1], p[2], p[3]
+        out: list[tuple[str, float]] = []
+        for ph in inner.phases():
+            if ph.start < at:
+                out.append((ph.name, ph.start))
+                if ph.end is None or ph.end > at:  # the rest of this phase is stretched
+                    out.append((f"{ph.name} (stretched)", at))
+            elif ph.start < end:
+                moved = at + (ph.start - at) * (total - at) / (end - at)
+                out.append((f"{ph.name} (stretched)", moved))
+            else:
+                out.append((ph.name, total))
+        return out
+
+    def _holds_final(self, p: Any) -> bool:
+        return True
+
+    def _bind(self, total: int | None, spe: int | None) -> Schedule:
+        if self.is_bound:
+            return self
+        own = self.steps_per_epoch if self.steps_per_epoch is not None else spe
+        return Stretch(self.schedule._bind(total, spe), self.at, self.total_steps,
+                       steps_per_epoch=own)  # fmt: skip
+
+    def __repr__(self) -> str:
+        if self.steps_per_epoch is not None:  # not an argument of the method: the class form
+            return super().__repr__().replace(self.kind, type(self).__name__, 1)
+        args = [f"at={self.at!r}", f"total_steps={self.total_steps!r}"]
+        return _method_repr(self.schedule, "stretch", args)

@@ -69,6 +69,8 @@ class constant(Schedule):
     [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
     """
 
+    _ends = True  # holds its final value after its last phase
+
     warmup_steps: Duration = 0
     total_steps: Duration | None = field(default=None, kw_only=True)
     steps_per_epoch: int | None = field(default=None, kw_only=True)
@@ -108,6 +110,8 @@ class _WarmupDecay(Schedule, _HasFinal):
 
     Resolves to ``p = (W, N, N - W (at least 1), final, *shape_args)``.
     """
+
+    _ends = True  # holds its final value after its last phase
 
     total_steps: Duration | None = None
     warmup_steps: Duration = 0
@@ -406,6 +410,8 @@ class multistep(Schedule):
     [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
+    _ends = True  # holds its final value after its last phase
+
     milestones: tuple[Duration, ...]
     gamma: float = 0.1
     total_steps: Duration | None = field(default=None, kw_only=True)
@@ -454,6 +460,8 @@ class PiecewiseConstant(Schedule):
     >>> lrp.piecewise([1, 3], [1.0, 0.5, 0.1]).values(range(5))
     [1.0, 1.0, 0.5, 0.5, 0.1]
     """
+
+    _ends = True  # holds its final value after its last phase
 
     boundaries: tuple[Duration, ...]
     levels: tuple[float, ...]
@@ -646,6 +654,8 @@ class one_cycle(Schedule):
     (0.04, 1.0, 4e-06)
     """
 
+    _ends = True  # holds its final value after its last phase
+
     total_steps: Duration | None = None
     pct_start: float = 0.3
     div_factor: float = 25.0
@@ -816,6 +826,8 @@ class wsd(Schedule):
     [0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
     """
 
+    _ends = True  # holds its final value after its last phase
+
     total_steps: Duration | None = None
     warmup_steps: Duration = 0
     decay_steps: Duration = "20%"
@@ -890,6 +902,8 @@ class interpolate(Schedule):
     >>> lrp.interpolate([(0, 0.0), (2, 1.0), (4, 0.5)]).values(range(6))
     [0.0, 0.5, 1.0, 0.75, 0.5, 0.5]
     """
+
+    _ends = True  # holds its final value after its last phase
 
     knots: tuple[tuple[Duration, float], ...]
     shape: str = "linear"

@@ -91,6 +91,8 @@ class one_cycle_momentum(Schedule):
     (1.0, 0.85, 1.0, 1.0)
     """
 
+    _ends = True  # holds 1 from N - 1 on (so stretch() can move its end)
+
     total_steps: Duration | None = None
     pct_start: float = 0.3
     anneal: str = "cos"

@@ -98,16 +98,16 @@ class Node:
         return Node("neg", self)
 
     # comparisons ----------------------------------------------------------------------------
-    def __lt__(self, o: Any) -> Node:  # type: ignore[override]
+    def __lt__(self, o: Any) -> Node:
         return _binary("<", self, o)
 
-    def __le__(self, o: Any) -> Node:  # type: ignore[override]
+    def __le__(self, o: Any) -> Node:
         return _binary("<=", self, o)
 
-    def __gt__(self, o: Any) -> Node:  # type: ignore[override]
+    def __gt__(self, o: Any) -> Node:
         return _binary(">", self, o)
 
-    def __ge__(self, o: Any) -> Node:  # type: ignore[override]
+    def __ge__(self, o: Any) -> Node:
         return _binary(">=", self, o)
 
     def __eq__(self, o: object) -> bool:
@@ -140,9 +140,9 @@ def _binary(op: str, a: Any, b: Any) -> Node:
             _check_const(x)
     # x * 1 and x / 1 are x exactly (for every float, -0.0, inf and NaN included): skip them
     if (op == "*" or op == "/") and not isinstance(b, Node) and b == 1:
-        return a  # type: ignore[no-any-return]
+        return a
     if op == "*" and not isinstance(a, Node) and a == 1:
-        return b  # type: ignore[no-any-return]
+        return b
     return Node(op, a, b)
 
 
