@@ -1,0 +1,191 @@
+"""``lrplugins.huggingface.find_lr`` against a real ``transformers.Trainer``.
+
+A tiny BERT-style classifier built from a config (nothing from the hub) on synthetic data, with
+dropout, trained by the Trainer (which shuffles): ``find_lr(trainer)`` then ``trainer.train()``
+must give the same weights, bit for bit, the same LR at every update and the same logged losses
+as ``trainer.train()`` on an identical trainer.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import require
+
+torch = require("torch")
+transformers = require("transformers")
+require("accelerate")
+
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+
+import lrplugins as lrp
+from lrplugins._finder_huggingface import find_lr
+from lrplugins.huggingface import LRSchedulerCallback
+from lrplugins.torch import LRScheduler
+
+pytestmark = pytest.mark.slow
+
+
+def bert() -> Any:
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=20,
+        num_labels=2,
+        hidden_dropout_prob=0.1,
+    )
+    return BertForSequenceClassification(cfg)
+
+
+def data(n: int = 32) -> list[dict[str, Any]]:
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 50, (n, 6), generator=g)
+    labels = (ids[:, 0] > 25).long()
+    return [{"input_ids": ids[i], "labels": labels[i]} for i in range(n)]
+
+
+class Recorder(TrainerCallback):
+    """Every group's LR at each update (just before the optimizer steps)."""
+
+    def __init__(self) -> None:
+        self.lrs: list[list[float]] = []
+
+    def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.lrs.append([float(g["lr"]) for g in kw["optimizer"].param_groups])
+
+
+def make(
+    tmp_path: Path, optimizers: str | None = None, callback: bool = False, **kw: Any
+) -> tuple[Trainer, Recorder]:
+    model = bert()
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_train_epochs=2,
+        learning_rate=1e-3,
+        warmup_steps=2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=3,
+        **kw,
+    )
+    rec = Recorder()
+    callbacks: list[Any] = [rec]
+    if callback:
+        callbacks.append(LRSchedulerCallback(lrp.cosine(warmup_steps=3)))
+    opts: Any = (None, None)
+    if optimizers == "groups":
+        opt = torch.optim.AdamW(
+            [
+                {"params": model.bert.parameters(), "lr": 2e-3},
+                {"params": model.classifier.parameters(), "lr": 5e-4},  # ratio 4
+            ]
+        )
+        opts = (opt, LRScheduler(opt, lrp.linear(total_steps=16, warmup_steps=2)))
+    trainer = Trainer(
+        model=model, args=args, train_dataset=data(), callbacks=callbacks, optimizers=opts
+    )
+    return trainer, rec
+
+
+def run(tmp_path: Path, with_test: bool, **kw: Any) -> tuple[Trainer, Recorder, Any]:
+    torch.manual_seed(11)  # the Trainer's shuffling and dropout draw from the global RNG
+    trainer, rec = make(tmp_path, **kw)
+    finder = None
+    if with_test:
+        finder = find_lr(trainer, min_lr=1e-5, max_lr=10.0, steps=30)
+        assert rec.lrs == []  # the user's callbacks were set aside
+    trainer.train()
+    return trainer, rec, finder
+
+
+def assert_same(a: tuple[Trainer, Recorder, Any], b: tuple[Trainer, Recorder, Any]) -> None:
+    (ta, ra, _), (tb, rb, _) = a, b
+    for (name, pa), pb in zip(ta.model.state_dict().items(), tb.model.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert ra.lrs == rb.lrs and len(ra.lrs) == ta.state.global_step
+    la = [h["loss"] for h in ta.state.log_history if "loss" in h]
+    lb = [h["loss"] for h in tb.state.log_history if "loss" in h]
+    assert la == lb and la
+
+
+def test_find_lr_then_train_is_train(tmp_path: Path) -> None:
+    with_test = run(tmp_path, True)
+    assert_same(with_test, run(tmp_path, False))
+    finder = with_test[2]
+    assert len(finder.lrs) == len(finder.losses) > 10
+    assert 1e-5 < finder.suggestion < 10.0
+    assert finder.base_lrs == [1e-3, 1e-3]  # the Trainer's decay and no-decay groups
+    assert with_test[1].lrs[0] == [0.0, 0.0]  # the real run starts its warmup from 0
+
+
+def test_supplied_optimizer_two_groups_keep_their_ratio(tmp_path: Path) -> None:
+    with_test = run(tmp_path, True, optimizers="groups")
+    assert_same(with_test, run(tmp_path, False, optimizers="groups"))
+    finder = with_test[2]
+    assert finder.base_lrs == [2e-3, 5e-4]
+    assert finder.suggested_lrs == pytest.approx([finder.suggestion, finder.suggestion / 4])
+    # the sweep's LRs, seen by the optimizer itself
+    torch.manual_seed(11)
+    trainer, _ = make(tmp_path, optimizers="groups")
+    seen: list[list[float]] = []
+    trainer.optimizer.register_step_pre_hook(
+        lambda o, a, k: seen.append([g["lr"] for g in o.param_groups])
+    )
+    finder = find_lr(trainer, min_lr=1e-5, steps=20)
+    assert len(seen) == len(finder.lrs)
+    for k, (lr0, lr1) in enumerate(seen):
+        assert lr0 == pytest.approx(finder.lr_at(k), rel=1e-12)
+        assert lr0 / lr1 == pytest.approx(4.0, rel=1e-12)
+
+
+def test_lrplugins_callback_is_set_aside_and_continues(tmp_path: Path) -> None:
+    assert_same(run(tmp_path, True, callback=True), run(tmp_path, False, callback=True))
+
+
+def test_gradient_accumulation_counts_updates(tmp_path: Path) -> None:
+    torch.manual_seed(11)
+    trainer, _ = make(tmp_path, gradient_accumulation_steps=2)
+    losses: list[float] = []
+    original = trainer.compute_loss
+
+    def compute_loss(*a: Any, **k: Any) -> Any:
+        out = original(*a, **k)
+        losses.append(float(out.detach()))
+        return out
+
+    trainer.compute_loss = compute_loss  # type: ignore[method-assign]
+    finder = find_lr(trainer, steps=6, diverge=None)
+    assert len(finder.lrs) == 6 and len(losses) == 12  # 6 updates of 2 batches
+    # each update's loss is the loss the Trainer logs for it: the mean of its two batches', or
+    # twice that where the Trainer leaves the loss unscaled for accumulation because the model
+    # takes loss kwargs (BERT does, and ignores them); a constant factor moves no suggestion
+    means = [(losses[2 * k] + losses[2 * k + 1]) / 2 for k in range(6)]
+    factor = 2.0 if trainer.model_accepts_loss_kwargs else 1.0
+    assert finder.losses == pytest.approx([factor * m for m in means], rel=1e-5)
+    assert trainer.args.gradient_accumulation_steps == 2 and trainer.args.max_steps == -1
+
+
+def test_errors(tmp_path: Path) -> None:
+    trainer, _ = make(tmp_path)
+    with pytest.raises(ValueError, match=r"LRFinder\(\): mode can be exp or linear, got 'log'"):
+        find_lr(trainer, mode="log")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be a transformers Trainer"):
+        find_lr(object())  # type: ignore[arg-type]
+    assert math.isfinite(trainer.args.learning_rate)
