@@ -67,7 +67,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
-__all__ = ["DEFAULT_RULE", "RULES", "LRFinder", "plot_record"]
+__all__ = ["DEFAULT_RULE", "RULES", "LRFinder", "plot_record", "record_report"]
 
 FORMAT = "lrplugins.lr_finder/1"
 DEFAULT_RULE = "knee"
@@ -703,3 +703,25 @@ def plot_record(
     finally:
         plt.close(fig)
     return finder
+
+
+def record_report(
+    path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None
+) -> str:
+    """What ``lrplugins lr-find RECORD [-o OUTPUT]`` prints: the record's summary (steps, stop,
+    every rule's suggestion), and ``wrote OUTPUT`` after plotting it there when given.
+
+    Errors (a missing or malformed file, no matplotlib for ``output``) are ``OSError``,
+    ``ValueError`` or ``ImportError`` with a one-line message.
+    """
+    try:
+        finder = LRFinder.load(path)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not a JSON record: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not an LR range test record ({exc})") from None
+    lines = [finder.summary()]
+    if output is not None:
+        plot_record(path, output)
+        lines.append(f"wrote {output}")
+    return "\n".join(lines)

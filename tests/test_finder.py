@@ -19,7 +19,7 @@ from collections.abc import Callable
 import pytest
 
 from lrplugins import _finder
-from lrplugins._finder import RULES, LRFinder, plot_record
+from lrplugins._finder import RULES, LRFinder, plot_record, record_report
 
 
 def bowl(lr: float) -> float:
@@ -380,6 +380,23 @@ def test_plot_marks_the_suggestion(tmp_path) -> None:
     back = plot_record(tmp_path / "r.json", out, title="bowl")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert back.suggestion == f.suggestion
+    text = record_report(tmp_path / "r.json", tmp_path / "cli.png")
+    assert text.endswith(f"wrote {tmp_path / 'cli.png'}") and (tmp_path / "cli.png").exists()
+
+
+def test_record_report_for_the_cli(tmp_path) -> None:
+    f = sweep(bowl, noise=0.02)
+    f.save(tmp_path / "r.json")
+    text = record_report(tmp_path / "r.json")
+    assert text == f.summary()
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="not a JSON record"):
+        record_report(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"format": "lrplugins.lr_finder/1"}')
+    with pytest.raises(ValueError, match="not an LR range test record"):
+        record_report(tmp_path / "other.json")
+    with pytest.raises(OSError):
+        record_report(tmp_path / "missing.json")
 
 
 def test_docstring_examples() -> None:
