@@ -196,6 +196,21 @@ def test_scheduler_in_configure_optimizers_and_lrplugins_callback(tmp_path: Path
     assert_same_fit(a, b)
 
 
+def test_progress_bar_follows_the_trainer(tmp_path: Path, capsys: Any) -> None:
+    t = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )  # a progress bar
+    find_lr(t, Tiny(), loader(), steps=10, diverge=None)
+    assert "LR range test" in capsys.readouterr().err
+    find_lr(trainer(tmp_path), Tiny(), loader(), steps=10, diverge=None)  # none
+    assert "LR range test" not in capsys.readouterr().err
+
+
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"LRFinder\(\): steps must be >= 2, got 1"):
         find_lr(trainer(tmp_path), Tiny(), loader(), steps=1)

@@ -270,3 +270,9 @@ def test_ddp_ranks_record_the_mean_loss_and_agree() -> None:
         ranks = [json.loads(Path(folder, f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0] == ranks[1]
     assert math.isfinite(ranks[0]["suggestion"])
+
+
+def test_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    model, opt, _ = make()
+    find_lr(model, opt, DataLoader(dataset(), batch_size=8), loss_fn, steps=10, progress=True)
+    assert "LR range test" in capsys.readouterr().err
