@@ -858,12 +858,11 @@ def _read(group: Mapping[str, Any], hyper: str) -> float | None:
 
 
 def _stretch(s: Schedule, at: int, total: int) -> Schedule:
-    try:
-        return s.stretch(at=at, total_steps=total)  # type: ignore[attr-defined,no-any-return]
-    except ValueError:
-        if at >= s.phases()[-1].start:
-            return s  # already in its last phase: nothing left to stretch
-        raise
+    """``s.stretch(at, total)``, or ``s`` itself when it has no end to move (periodic or
+    ever-decaying shapes do not depend on the run length) or is already in its last phase."""
+    if not s._holds_final(s._p) or at >= s.phases()[-1].start:
+        return s
+    return s.stretch(at=at, total_steps=total)
 
 
 def _same_spec(

@@ -516,3 +516,20 @@ def test_every_rank_decides_from_the_mean_and_a_partial_metric_is_an_error():
     assert run.agree(None, 2, _ranks([None, None])) is None
     with pytest.raises(RuntimeError, match=r"logged on 1 of 2 ranks.*sync_dist=True"):
         run.agree(1.0, 2, _ranks([1.0, None]))
+
+
+def test_a_schedule_with_no_end_is_left_alone_when_the_run_length_changes():
+    def fresh_run():
+        return RunState("Owner", lrp.cosine(), momentum=lrp.cyclic_momentum(4))
+
+    run = fresh_run()
+    run.bind(total_steps=20)
+    run.take_groups(0, [{"lr": 1.0, "momentum": 0.9}])
+    state = run.state_dict()
+    again = fresh_run()
+    again.load_state_dict(state)
+    with pytest.warns(UserWarning, match="from 20 to 40 updates"):
+        again.bind(total_steps=40, step=5)
+    again.take_groups(0, [{"lr": 1.0, "momentum": 0.9}])
+    assert again.values("momentum", 0, 30) == run.values("momentum", 0, 30)  # periodic: unchanged
+    assert again.lrs(0, 40, [{"lr": 1.0}]) == [0.0]  # the cosine now ends at 40
