@@ -2,13 +2,16 @@
 ``'cosine(warmup_steps="5%", final=0.1)'`` or ``'wsd(decay_steps="20%") * 0.5'``.
 
 Inline expressions are parsed with :mod:`ast` and never evaluated: only calls to catalog names,
-keyword and positional literal arguments (numbers, strings, booleans, ``None``, lists and tuples of
-those, nested catalog calls) and ``*`` are accepted. Anything else is refused with a message that
+the horizon methods ``.cooldown(...)`` and ``.stretch(...)``, keyword and positional literal
+arguments (numbers, strings, booleans, ``None``, lists and tuples of those, nested catalog calls)
+and ``*`` are accepted. Anything else is refused with a message that
 points at the offending part.
 
 >>> from lrplugins.spec import parse_spec
 >>> parse_spec('cosine(total_steps=100, warmup_steps="5%") * 0.5')
 0.5 * cosine(total_steps=100, warmup_steps='5%')
+>>> parse_spec('wsd(total_steps=1000).cooldown(at=400, steps=100)').phases()[-2]
+Phase(name='cooldown', start=400, end=500)
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from ._schedules.base import REGISTRY
 #: The names an inline spec may call: every registered kind that is built by name (not the ones an
 #: operator, a method or a Python callable builds), mapped to what users call to build it.
 CATALOG: dict[str, Any] = {k.name: k.build for k in REGISTRY.values() if k.inline}
+
+
+#: The schedule methods an inline spec may call (the horizon operations).
+METHODS = ("cooldown", "stretch")
 
 
 class SpecError(ValueError):
@@ -84,11 +91,21 @@ class _Evaluator:
             except (TypeError, ValueError) as exc:
                 raise self.refuse(node, str(exc)) from None
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name):
-                raise self.refuse(node.func, "only catalog names can be called")
-            if node.func.id not in CATALOG:
-                allowed = ", ".join(CATALOG)
-                raise self.refuse(node.func, f"unknown schedule (allowed: {allowed})")
+            func = node.func
+            if isinstance(func, ast.Attribute):  # schedule.cooldown(...), schedule.stretch(...)
+                if func.attr not in METHODS:
+                    raise self.refuse(func, f"only the methods {', '.join(METHODS)} can be called")
+                target = self.visit(func.value)
+                if not isinstance(target, Schedule):
+                    raise self.refuse(func.value, f".{func.attr}() needs a schedule")
+                call: Any = getattr(target, func.attr)
+            elif isinstance(func, ast.Name):
+                if func.id not in CATALOG:
+                    allowed = ", ".join(CATALOG)
+                    raise self.refuse(func, f"unknown schedule (allowed: {allowed})")
+                call = CATALOG[func.id]
+            else:
+                raise self.refuse(func, "only catalog names and schedule methods can be called")
             if any(isinstance(a, ast.Starred) for a in node.args) or any(
                 k.arg is None for k in node.keywords
             ):
@@ -96,7 +113,7 @@ class _Evaluator:
             args = [self.visit(a) for a in node.args]
             kwargs = {str(k.arg): self.visit(k.value) for k in node.keywords}
             try:
-                return CATALOG[node.func.id](*args, **kwargs)
+                return call(*args, **kwargs)
             except (TypeError, ValueError) as exc:
                 raise self.refuse(node, str(exc)) from None
         raise self.refuse(node, "not allowed in a schedule spec")

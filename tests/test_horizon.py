@@ -378,3 +378,15 @@ def test_both_compile_into_keras():
         )
         assert np.all(np.isfinite(got))
         np.testing.assert_allclose(got, b.values(steps), rtol=1e-5, atol=1e-6)
+
+
+def test_inline_specs_accept_the_horizon_methods_and_nothing_else():
+    from lrplugins.spec import SpecError, parse_spec
+
+    s = parse_spec("wsd(total_steps=1000, warmup_steps=50).cooldown(at=400, steps=100)")
+    assert s == lrp.wsd(total_steps=1000, warmup_steps=50).cooldown(at=400, steps=100)
+    assert parse_spec("cosine(total_steps=100).stretch(at=50, total_steps=200)")(200) == 0.0
+    with pytest.raises(SpecError, match=r"only the methods cooldown, stretch can be called"):
+        parse_spec("cosine().bind(total_steps=3)")
+    with pytest.raises(SpecError, match=r"\.cooldown\(\) needs a schedule"):
+        parse_spec("(3).cooldown(at=1, steps=2)")
