@@ -30,6 +30,7 @@ CATALOG: dict[str, Any] = {k.name: k.build for k in REGISTRY.values() if k.inlin
 
 #: The schedule methods an inline spec may call (the horizon operations).
 METHODS = ("cooldown", "stretch")
+_ONLY = "only catalog names can be called (and a schedule's .cooldown() and .stretch())"
 
 
 class SpecError(ValueError):
@@ -94,7 +95,7 @@ class _Evaluator:
             func = node.func
             if isinstance(func, ast.Attribute):  # schedule.cooldown(...), schedule.stretch(...)
                 if func.attr not in METHODS:
-                    raise self.refuse(func, f"only the methods {', '.join(METHODS)} can be called")
+                    raise self.refuse(func, _ONLY)
                 target = self.visit(func.value)
                 if not isinstance(target, Schedule):
                     raise self.refuse(func.value, f".{func.attr}() needs a schedule")
@@ -105,7 +106,7 @@ class _Evaluator:
                     raise self.refuse(func, f"unknown schedule (allowed: {allowed})")
                 call = CATALOG[func.id]
             else:
-                raise self.refuse(func, "only catalog names and schedule methods can be called")
+                raise self.refuse(func, _ONLY)
             if any(isinstance(a, ast.Starred) for a in node.args) or any(
                 k.arg is None for k in node.keywords
             ):

@@ -386,7 +386,7 @@ def test_inline_specs_accept_the_horizon_methods_and_nothing_else():
     s = parse_spec("wsd(total_steps=1000, warmup_steps=50).cooldown(at=400, steps=100)")
     assert s == lrp.wsd(total_steps=1000, warmup_steps=50).cooldown(at=400, steps=100)
     assert parse_spec("cosine(total_steps=100).stretch(at=50, total_steps=200)")(200) == 0.0
-    with pytest.raises(SpecError, match=r"only the methods cooldown, stretch can be called"):
+    with pytest.raises(SpecError, match=r"only catalog names can be called \(and a schedule's \.cooldown\(\) and \.stretch\(\)\)"):
         parse_spec("cosine().bind(total_steps=3)")
     with pytest.raises(SpecError, match=r"\.cooldown\(\) needs a schedule"):
         parse_spec("(3).cooldown(at=1, steps=2)")
