@@ -6,7 +6,9 @@ DataParallel scenario); every scenario then shows as its own test. What each sce
 its docstring there: LRs recovered from SGD weight changes (with and without gradient accumulation,
 through a LossScaleOptimizer), the plateau cut epoch, History's ``learning_rate``, trace counts,
 save / load in a fresh process / continue, BackupAndRestore, DataParallel, a monitor that cannot be
-fed or is missing (strict and not), a reused callback, a weights-only resume, and error messages.
+fed or is missing (strict and not), a reused callback, a weights-only resume, a runtime cooldown
+(from a signal handler, mid-epoch) and its resume, a resume with more or fewer epochs (stretch,
+squeeze, rebind), and error messages.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ SCENARIOS = [
     "metrics",
     "reuse",
     "loss_scale",
+    "cooldown",
+    "cooldown_resume",
+    "cooldown_checkpoint",
+    "horizon",
 ]
 
 pytestmark = pytest.mark.slow

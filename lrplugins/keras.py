@@ -417,7 +417,7 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
     def _read_backup(self) -> dict[str, Any]:
         try:
             with open(self._backup_path(), encoding="utf-8") as fh:
-                return json.load(fh)  # type: ignore[no-any-return]
+                return json.load(fh)
         except FileNotFoundError:
             return {}
 
