@@ -5,8 +5,10 @@
 The optimizer is configured with a float LR (the base LR). ``LRSchedulerCallback`` binds the
 unbound cosine schedule from ``fit`` (warmup = 5% of the run), computes
 ``base_lr * schedule(step) * plateau.scale`` inside the compiled train step, and cuts the LR by 2
-when ``val_loss`` has not improved for ``patience + 1`` epochs in a row (torch's convention). The
-script prints the LR of every update (read back through ``LearningRateSchedule.lr``) and the
+when ``val_loss`` has not improved for ``patience + 1`` epochs in a row (torch's convention). After
+epoch 8 another callback calls ``scheduler.cooldown(16)``: from the next update the LR decays from
+the value in force to 0 over 16 updates (1-sqrt), as a warmup-stable-decay run is finished early.
+The script prints the LR of every update (read back through ``LearningRateSchedule.lr``) and the
 per-epoch ``learning_rate`` that History logged. It takes a few seconds.
 """
 
@@ -48,9 +50,12 @@ scheduler = LRSchedulerCallback(
     monitor="val_loss",
 )
 trace = LRTrace()
+cool_down = keras.callbacks.LambdaCallback(  # e.g. a time budget running out
+    on_epoch_end=lambda epoch, logs: scheduler.cooldown(16) if epoch == 7 else None
+)
 history = model.fit(
     x, y, batch_size=32, epochs=12, validation_data=(x_val, y_val),
-    callbacks=[scheduler, trace], verbose=0,
+    callbacks=[scheduler, trace, cool_down], verbose=0,
 )
 
 print(f"backend: {keras.backend.backend()}; optimizer LR: {scheduler.lr_schedule!r}")
@@ -62,3 +67,4 @@ print("epoch  val_loss  learning_rate (History: LR of the epoch's last update)")
 for epoch, (v, lr) in enumerate(zip(history.history["val_loss"], history.history["learning_rate"])):
     print(f"{epoch:5d}  {v:8.4f}  {lr:.6f}")
 print(f"plateau: {scheduler.plateau!r}")
+print(f"events: {scheduler.state_dict()['events']}")
