@@ -160,6 +160,16 @@ def scenario_progress() -> str:
     return text.strip().splitlines()[-1][:80]
 
 
+def scenario_doctests() -> str:
+    import doctest
+
+    from lrplugins import _finder_keras
+
+    result = doctest.testmod(_finder_keras, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result
+    return str(result)
+
+
 def scenario_errors() -> str:
     bare = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     try:

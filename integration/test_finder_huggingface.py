@@ -182,6 +182,14 @@ def test_gradient_accumulation_counts_updates(tmp_path: Path) -> None:
     assert trainer.args.gradient_accumulation_steps == 2 and trainer.args.max_steps == -1
 
 
+def test_docstring_example() -> None:
+    import doctest
+
+    from lrplugins import _finder_huggingface
+
+    assert doctest.testmod(_finder_huggingface, optionflags=doctest.ELLIPSIS).failed == 0
+
+
 def test_errors(tmp_path: Path) -> None:
     trainer, _ = make(tmp_path)
     with pytest.raises(ValueError, match=r"LRFinder\(\): mode can be exp or linear, got 'log'"):

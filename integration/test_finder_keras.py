@@ -33,6 +33,7 @@ SCENARIOS = [
     "applied_lr",
     "batches",
     "progress",
+    "doctests",
     "errors",
 ]
 

@@ -211,6 +211,14 @@ def test_progress_bar_follows_the_trainer(tmp_path: Path, capsys: Any) -> None:
     assert "LR range test" not in capsys.readouterr().err
 
 
+def test_docstring_example() -> None:
+    import doctest
+
+    from lrplugins import _finder_lightning
+
+    assert doctest.testmod(_finder_lightning, optionflags=doctest.ELLIPSIS).failed == 0
+
+
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"LRFinder\(\): steps must be >= 2, got 1"):
         find_lr(trainer(tmp_path), Tiny(), loader(), steps=1)

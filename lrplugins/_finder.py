@@ -51,7 +51,7 @@ Example (a synthetic loss that falls from 1 to 0 between 1e-4 and 1e-2, then exp
 ...     if not finder.record(loss_at(finder.lr_at(step))):
 ...         break
 >>> finder.stop_reason, len(finder.lrs)
-('diverged', 52)
+('diverged', 51)
 >>> sorted(finder.suggestions)
 ['knee', 'minimum/10', 'steepest', 'valley']
 >>> 1e-3 < finder.suggestion < 1e-2
@@ -83,10 +83,10 @@ _SKIP_END = 5
 _WINDOW = 10
 # The divergence margin never drops below this many noise standard deviations (of the raw
 # losses at the start), so a flat, noisy curve is not mistaken for a rising one.
-_NOISE_MARGIN = 3.0
+_NOISE_MARGIN = 4.0
 # A rise counts as divergence only when the median of the last _RECENT raw losses has risen too:
 # the moving average keeps an isolated spike for dozens of steps, the median forgets it at once.
-_RECENT = 9
+_RECENT = 7
 # The lag-free curve of the default rule: running median width and kernel width (a fraction of
 # the sweep's span in ln lr).
 _MEDIAN_WIDTH = 5
@@ -214,8 +214,8 @@ class LRFinder:
     first ``min(10, steps // 10)`` steps have set a reference level ``ref`` (their median loss),
     with ``noise`` the standard deviation of the raw losses (estimated from the median jump
     between consecutive losses so far, which ignores spikes and trends), the smoothed loss rising
-    above ``best + max(diverge * (ref - best), 3 * noise)``, ``best`` being the lowest smoothed
-    loss since the end of those first steps, and the median of the last 9 raw losses above it
+    above ``best + max(diverge * (ref - best), 4 * noise)``, ``best`` being the lowest smoothed
+    loss since the end of those first steps, and the median of the last 7 raw losses above it
     too (so that one spike, which the moving average remembers for dozens of steps, does not end
     the sweep). The margin is a fraction of the drop the sweep has achieved, not a multiple of
     ``best``, so it works for negative losses (log-likelihoods) and for losses that end near 0.

@@ -85,6 +85,25 @@ def find_lr(
 
     Returns:
         The :class:`lrplugins.LRFinder` record.
+
+    >>> import tempfile, torch
+    >>> from transformers import BertConfig, BertForSequenceClassification, Trainer
+    >>> from transformers import TrainingArguments
+    >>> from lrplugins.huggingface import find_lr
+    >>> _ = torch.manual_seed(0)
+    >>> model = BertForSequenceClassification(BertConfig(
+    ...     vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+    ...     intermediate_size=20, num_labels=2))
+    >>> ids = torch.randint(0, 50, (32, 6))
+    >>> data = [{"input_ids": i, "labels": int(i[0] > 25)} for i in ids]
+    >>> args = TrainingArguments(tempfile.mkdtemp(), per_device_train_batch_size=8,
+    ...                          report_to=[], disable_tqdm=True, use_cpu=True)
+    >>> trainer = Trainer(model=model, args=args, train_dataset=data)
+    >>> finder = find_lr(trainer, steps=30)
+    >>> len(finder.lrs) > 10, 1e-7 < finder.suggestion < 10.0
+    (True, True)
+    >>> trainer.optimizer is None, trainer.state.global_step  # the trainer is untouched
+    (True, 0)
     """
     finder = LRFinder(min_lr, max_lr, steps, mode=mode, smooth=smooth, diverge=diverge, rule=rule)
     if not isinstance(trainer, Trainer):

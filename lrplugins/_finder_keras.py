@@ -97,6 +97,19 @@ def find_lr(
 
     Returns:
         The :class:`lrplugins.LRFinder` record.
+
+    >>> import keras, numpy as np
+    >>> from lrplugins.keras import find_lr
+    >>> keras.utils.set_random_seed(0)
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    >>> x = np.random.standard_normal((64, 4)); y = x.sum(axis=1, keepdims=True)
+    >>> before = model.get_weights()[0].copy()
+    >>> finder = find_lr(model, x, y, batch_size=8, verbose=0)
+    >>> finder.stop_reason in ("diverged", "non-finite"), 0.01 < finder.suggestion < 1.0
+    (True, True)
+    >>> bool((model.get_weights()[0] == before).all()), float(model.optimizer.learning_rate)
+    (True, 0.1...)
     """
     finder = LRFinder(min_lr, max_lr, steps, mode=mode, smooth=smooth, diverge=diverge, rule=rule)
     if not isinstance(model, keras.Model):

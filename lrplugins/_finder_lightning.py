@@ -82,6 +82,26 @@ def find_lr(
 
     Returns:
         The :class:`lrplugins.LRFinder` record (the same on every rank).
+
+    >>> import torch, lightning.pytorch as pl
+    >>> from lrplugins.lightning import find_lr
+    >>> class Net(pl.LightningModule):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.layer = torch.nn.Linear(4, 1)
+    ...     def training_step(self, batch, batch_idx):
+    ...         x, y = batch
+    ...         return torch.nn.functional.mse_loss(self.layer(x), y)
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.SGD(self.parameters(), lr=0.1)
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.randn(64, 4); y = x.sum(1, keepdim=True)
+    >>> data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    >>> trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False,
+    ...                      enable_checkpointing=False, enable_model_summary=False)
+    >>> finder = find_lr(trainer, Net(), data)
+    >>> finder.stop_reason in ("diverged", "non-finite"), 0.01 < finder.suggestion < 1.0
+    (True, True)
     """
     finder = LRFinder(min_lr, max_lr, steps, mode=mode, smooth=smooth, diverge=diverge, rule=rule)
     if not isinstance(trainer, pl.Trainer):
