@@ -585,7 +585,7 @@ class LRFinder:
     def plot(self, ax: Any = None, *, rules: bool = True) -> Any:
         """Plot the losses against the LR and mark the suggestion; returns the matplotlib Axes.
 
-        Raw losses in light grey, the smoothed ones and the default rule's lag-free curve on
+        Raw losses in light grey, the smoothed ones and the knee rule's lag-free curve on
         top, a red dot and line at :attr:`suggestion`; with ``rules=True`` the other rules'
         suggestions as small markers. The y-axis is cut a little above the starting loss so the
         blow-up does not flatten the curve. Needs matplotlib (``pip install 'lrplugins[plot]'``).
@@ -602,14 +602,15 @@ class LRFinder:
         lrs, raw, sm = self.lrs[:n], self.losses[:n], self.smoothed[:n]
         ax.plot(lrs, raw, color="0.75", linewidth=0.9, label="loss")
         ax.plot(lrs, sm, color="tab:blue", linewidth=1.6, label=f"smoothed (beta={self.smooth})")
+        lag_free = self.lag_free() if n >= 3 else sm
         if n >= 3:
             ax.plot(
                 lrs,
-                self.lag_free(),
+                lag_free,
                 color="tab:green",
                 linewidth=1.2,
                 linestyle="--",
-                label="lag-free (edge rule)",
+                label="lag-free (knee rule)",
             )
         if self.mode == "exp":
             ax.set_xscale("log")
@@ -624,7 +625,8 @@ class LRFinder:
         for name, value in self.suggestions.items():
             if value is None or (name != self.rule and not rules):
                 continue
-            y = _interp(lrs, sm, value)
+            # each mark sits on the curve its rule reads: the knee on the lag-free one
+            y = _interp(lrs, lag_free if name == "knee" else sm, value)
             if name == self.rule:
                 ax.axvline(value, color="tab:red", linewidth=1.0, alpha=0.6)
                 ax.plot(
