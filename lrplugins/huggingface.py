@@ -31,12 +31,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[huggingface]'"
     ) from exc
 
+from ._finder_huggingface import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import FORMAT, RunState, RunViews
 from ._schedules import Schedule
 
-__all__ = ["LRSchedulerCallback"]
+__all__ = ["LRSchedulerCallback", "find_lr"]
 
 _STATE_KEY = "lrplugins"
 

@@ -33,12 +33,13 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[lightning]'"
     ) from exc
 
+from ._finder_lightning import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import RunState, RunViews
 from ._schedules import Schedule
 
-__all__ = ["LRSchedulerCallback"]
+__all__ = ["LRSchedulerCallback", "find_lr"]
 
 
 class LRSchedulerCallback(RunViews, Callback):

@@ -26,12 +26,13 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
         "lrplugins.torch needs PyTorch, which is not installed: pip install 'lrplugins[torch]'"
     ) from _exc
 
+from ._finder_torch import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import RunState, check_state
 from ._schedules import Schedule, UnboundScheduleError
 
-__all__ = ["LRScheduler"]
+__all__ = ["LRScheduler", "find_lr"]
 
 
 class LRScheduler(_TorchLRScheduler):
