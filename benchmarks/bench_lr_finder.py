@@ -63,8 +63,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import lrplugins as lrp
 from lrplugins._finder import LRFinder
-from lrplugins._finder_torch import find_lr
-from lrplugins.torch import LRScheduler
+from lrplugins.torch import LRScheduler, find_lr
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")

@@ -25,8 +25,8 @@ import keras
 import numpy as np
 
 import lrplugins as lrp
-from lrplugins._finder_keras import _SweepRate, find_lr
-from lrplugins.keras import LearningRateSchedule
+from lrplugins._finder_keras import _SweepRate
+from lrplugins.keras import LearningRateSchedule, find_lr
 
 RNG = np.random.default_rng(1)
 X = RNG.standard_normal((64, 4)).astype("float32")

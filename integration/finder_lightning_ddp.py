@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lrplugins._finder_lightning import find_lr
+from lrplugins.lightning import find_lr
 
 
 class Recording(torch.optim.SGD):

@@ -29,8 +29,7 @@ from transformers import (
 )
 
 import lrplugins as lrp
-from lrplugins._finder_huggingface import find_lr
-from lrplugins.huggingface import LRSchedulerCallback
+from lrplugins.huggingface import LRSchedulerCallback, find_lr
 from lrplugins.torch import LRScheduler
 
 pytestmark = pytest.mark.slow

@@ -28,8 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import lrplugins as lrp
-from lrplugins._finder_lightning import find_lr
-from lrplugins.lightning import LRSchedulerCallback
+from lrplugins.lightning import LRSchedulerCallback, find_lr
 from lrplugins.torch import LRScheduler
 
 HERE = Path(__file__).resolve().parent

@@ -27,8 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import lrplugins as lrp
-from lrplugins._finder_torch import find_lr
-from lrplugins.torch import LRScheduler
+from lrplugins.torch import LRScheduler, find_lr
 
 pytestmark = pytest.mark.slow
 
