@@ -1,6 +1,6 @@
 """Seconds per optimizer step: the Trainer's default scheduler versus ``LRSchedulerCallback``.
 
-    python benchmarks/bench_huggingface.py [--steps 300] [--repeats 5]
+    python benchmarks/bench_huggingface.py [--steps 300] [--repeats 5] [--threads 1]
 
 Prints a markdown table. Each row trains the same tiny BERT-style classifier (built from a config,
 synthetic data, CPU unless a GPU is present) with ``Trainer(max_steps=steps, logging_steps=1)``:
@@ -12,15 +12,22 @@ synthetic data, CPU unless a GPU is present) with ``Trainer(max_steps=steps, log
   the callback as ``LRSchedulerCallback(lrp.wsd(decay_steps="20%"), Plateau, "eval_loss")``
   (the evaluation time itself is subtracted: it is the Trainer's, the same either way).
 
-Runs alternate between the variants, and the table gives the median over repeats of
-``train_runtime / steps``. A second table times ``lr_scheduler.step()`` alone (the only work the
-callback adds per step), with transformers' linear ``lr_lambda`` versus the lrplugins multiplier.
+Runs alternate between the variants, so each repeat gives a paired ratio (callback / default,
+callback + plateau / default + eval); the table gives ``train_runtime / steps`` as median (min–max)
+over repeats. A second table times the trained Trainers' own ``trainer.lr_scheduler.step()`` alone
+(what the Trainer calls once per update: the scheduler accelerate prepared, with transformers'
+``lr_lambda`` or with the one the callback put in), the variants again taking turns.
+
+One torch thread (``--threads``): the model is tiny, and on a shared machine extra threads measure
+the other load more than the step.
+
+Target (issue 6): the callback no slower than the Trainer's default scheduler (paired ratio <= 1);
+the verdict is printed from the paired ratios (``benchmarks/spread.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +37,7 @@ from typing import Any
 
 import torch
 import transformers
+from spread import ratios, summary, verdict_line
 from transformers import (
     BertConfig,
     BertForSequenceClassification,
@@ -37,10 +45,9 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
-from transformers.optimization import get_linear_schedule_with_warmup
 
 import lrplugins as lrp
-from lrplugins.huggingface import LRSchedulerCallback, _Multiplier
+from lrplugins.huggingface import LRSchedulerCallback
 
 transformers.logging.set_verbosity_error()
 
@@ -65,8 +72,12 @@ def dataset(n: int, seed: int) -> list[dict[str, Any]]:
     return [{"input_ids": ids[i], "labels": labels[i]} for i in range(n)]
 
 
-def run(variant: str, steps: int, out: str) -> float:
-    """Seconds per step of one training run (evaluation time excluded)."""
+VARIANTS = ["default", "callback", "default + eval", "callback + plateau"]
+PAIRS = [("callback", "default"), ("callback + plateau", "default + eval")]
+
+
+def run(variant: str, steps: int, out: str) -> tuple[float, Any]:
+    """Seconds per step of one training run (evaluation time excluded), and its scheduler."""
     callbacks: list[Any] = []
     extra: dict[str, Any] = {}
     if variant == "callback":
@@ -102,61 +113,66 @@ def run(variant: str, steps: int, out: str) -> float:
     trainer.remove_callback(PrinterCallback)  # no per-step printing in the timings
     result = trainer.train()
     eval_time = sum(e.get("eval_runtime", 0.0) for e in trainer.state.log_history)
-    return (result.metrics["train_runtime"] - eval_time) / steps
+    return (result.metrics["train_runtime"] - eval_time) / steps, trainer.lr_scheduler
 
 
-def scheduler_step_cost(n: int = 100_000) -> dict[str, float]:
-    opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
-    opt._opt_called = True  # type: ignore[attr-defined] # as if stepped: no order warning
-    default = get_linear_schedule_with_warmup(opt, 10, 10 * n)
-    ours = get_linear_schedule_with_warmup(opt, 10, 10 * n)
-    ours.lr_lambdas = [_Multiplier(lrp.linear(warmup_steps=10).bind(total_steps=10 * n), None)]
-    with_plateau = get_linear_schedule_with_warmup(opt, 10, 10 * n)
-    with_plateau.lr_lambdas = [
-        _Multiplier(lrp.wsd(decay_steps="20%").bind(total_steps=10 * n), lrp.Plateau())
-    ]
-    out = {}
-    for name, sched in (
-        ("transformers linear lr_lambda", default),
-        ("lrplugins linear", ours),
-        ("lrplugins wsd + plateau", with_plateau),
-    ):
-        out[name] = min(timeit.repeat(sched.step, number=n // 10, repeat=5)) / (n // 10)
+def scheduler_step_cost(schedulers: dict[str, Any], repeats: int, n: int = 10_000) -> dict:
+    """Microseconds per ``step()`` of each trained Trainer's scheduler, ``repeats`` turns of ``n``."""
+    out: dict[str, list[float]] = {v: [] for v in schedulers}
+    for _ in range(repeats):
+        for v, sched in schedulers.items():
+            out[v].append(timeit.timeit(sched.step, number=n) / n * 1e6)
     return out
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
     ns = parser.parse_args()
-    variants = ["default", "callback", "default + eval", "callback + plateau"]
-    times: dict[str, list[float]] = {v: [] for v in variants}
+    torch.set_num_threads(ns.threads)
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    schedulers: dict[str, Any] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         run("default", 20, str(Path(tmp) / "warmup"))  # first-run costs (imports, allocator)
         for r in range(ns.repeats):
-            for v in variants:
-                times[v].append(run(v, ns.steps, str(Path(tmp) / f"{r}-{v}")))
-    base = statistics.median(times["default"])
+            for v in VARIANTS:
+                seconds, schedulers[v] = run(v, ns.steps, str(Path(tmp) / f"{r}-{v}"))
+                times[v].append(seconds)
+    step_us = scheduler_step_cost(schedulers, ns.repeats)
     device = "cuda" if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     print(
         f"transformers {transformers.__version__}, torch {torch.__version__}, {device}, "
-        f"tiny BERT, {ns.steps} steps x {ns.repeats} repeats, logging_steps=1\n"
+        f"tiny BERT, {ns.steps} steps x {ns.repeats} repeats, logging_steps=1; "
+        "median (min–max) over repeats\n"
     )
-    print("| scheduler | s / step (median) | min | max | vs default |")
-    print("| --- | --- | --- | --- | --- |")
-    for v in variants:
-        ts = times[v]
-        med = statistics.median(ts)
-        print(f"| {v} | {med:.5f} | {min(ts):.5f} | {max(ts):.5f} | {med / base:.3f}x |")
+    against = {ours: ref for ours, ref in PAIRS}
+    print("| variant | ms / step | vs its default (paired) |")
+    print("| --- | ---: | ---: |")
+    for v in VARIANTS:
+        ref = against.get(v, v)
+        print(
+            f"| {v} | {summary(times[v], 1e3, 3)} | {summary(ratios(times[v], times[ref]), digits=3)}x |"
+        )
     print()
-    print("| `lr_scheduler.step()` alone | µs / call |")
-    print("| --- | --- |")
-    for name, sec in scheduler_step_cost().items():
-        print(f"| {name} | {sec * 1e6:.2f} |")
+    print("| `trainer.lr_scheduler.step()` alone | µs / call | vs default (paired) |")
+    print("| --- | ---: | ---: |")
+    for v in ("default", "callback", "callback + plateau"):
+        vs = summary(ratios(step_us[v], step_us["default"]))
+        print(f"| {v} | {summary(step_us[v])} | {vs}x |")
+    print("\nTarget: the callback no slower than the Trainer's default scheduler (paired ratios)")
+    ok = True
+    for ours, ref in PAIRS:
+        line, met = verdict_line(
+            f"{ours} / {ref}, s per step", ratios(times[ours], times[ref]), 1.0
+        )
+        print(line)
+        ok &= met
     print(f"\n(total {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
