@@ -175,7 +175,7 @@ def test_gradient_accumulation_counts_updates() -> None:
         for x, y in batches[2 * k : 2 * k + 2]:
             loss = loss_fn(model2(x), y)
             (loss / 2).backward()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         opt2.step()
         assert finder.losses[k] == pytest.approx(sum(losses) / 2, rel=1e-6)
 
