@@ -3,6 +3,8 @@
     python -m venv /tmp/benchvenv && . /tmp/benchvenv/bin/activate
     pip install torch==2.13.0
     pip install -c .ci/constraints.txt fastai torch-lr-finder scikit-learn lightning matplotlib
+    pip uninstall -y torchvision  # fastai pulls a build that does not load with the CPU torch,
+                                  # and torchmetrics (Lightning) then fails at import
     PYTHONPATH=. python benchmarks/bench_lr_finder.py [--seeds 3] [--json out.json] [--md out.md]
 
 Four real tasks that train in seconds on a CPU core, each with its real schedule (an lrplugins
