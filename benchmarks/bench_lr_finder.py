@@ -1,4 +1,4 @@
-"""Which LR does each range-test rule suggest, and how good is it? Run by hand, ~15 min on 2 cores.
+"""Which LR does each range-test rule suggest, and how good is it? Run by hand, ~8 min on 2 cores.
 
     python -m venv /tmp/benchvenv && . /tmp/benchvenv/bin/activate
     pip install torch==2.13.0
