@@ -24,9 +24,16 @@ def _store(group: dict[str, Any], name: str, value: float) -> None:
 def write(run: RunState, key: int, step: int, groups: list[dict[str, Any]]) -> list[float]:
     """Write the values of update ``step`` into optimizer ``key``'s ``groups``; return the LRs."""
     lrs = run.lrs(key, step, groups)
-    for group, lr in zip(groups, lrs):
-        _store(group, "lr", lr)
-    for hyper in run.scheduled[1:]:
+    for group, lr in zip(groups, lrs):  # the per-update path: _store inlined
+        current = group["lr"]
+        if current.__class__ is float or not hasattr(current, "fill_"):
+            group["lr"] = lr
+        else:
+            current.fill_(lr)
+    scheduled = run.scheduled
+    if len(scheduled) == 1:
+        return lrs
+    for hyper in scheduled[1:]:
         for group, value in zip(groups, run.values(hyper, key, step)):
             if hyper == "momentum" and "momentum" not in group:
                 betas = group["betas"]

@@ -246,8 +246,11 @@ class RunState:
         self._bound = False
         self._baked = False  # a cooldown baked the plateau scale into the LR schedules
         self._built: dict[tuple[str, GroupKey, int, int | None], Schedule] = {}
-        self._uniform: dict[int, bool] = {}  # optimizer key -> all groups on the "*" clock 0
-        self._cache = (-1, 0.0)
+        # optimizer key -> its base LRs when all its groups are on the "*" clock 0, else []
+        self._uniform: dict[int, list[float]] = {}
+        self._fast: Schedule | None = None  # active, cached for the per-update path
+        self._cache_step, self._cache_value = -1, 0.0
+        self._scheduled = tuple(h for h in HYPERPARAMETERS if h in self._specs)
         self._warned_missing = False
 
     def start_fresh(self) -> None:
@@ -269,8 +272,7 @@ class RunState:
     @schedule.setter
     def schedule(self, value: Any) -> None:
         self._specs["lr"] = _spec(self.owner, "schedule", value, self._per_group)
-        self._built.clear()
-        self._cache = (-1, 0.0)
+        self._invalidate()
 
     def spec(self, hyper: str) -> dict[GroupKey, Schedule] | None:
         """The schedules of ``hyper`` (``"lr"``, ``"momentum"``, ``"weight_decay"``) by group key."""
@@ -279,7 +281,7 @@ class RunState:
     @property
     def scheduled(self) -> tuple[str, ...]:
         """The hyperparameters this run schedules, ``"lr"`` first."""
-        return tuple(h for h in HYPERPARAMETERS if h in self._specs)
+        return self._scheduled
 
     @property
     def is_bound(self) -> bool:
@@ -351,8 +353,7 @@ class RunState:
                         f"{'; '.join(bound.missing)}." + (f" {hint}" if hint else "")
                     )
         self._bound = True
-        self._built.clear()
-        self._cache = (-1, 0.0)
+        self._invalidate()
         if previous_total is not None and total_steps is not None and total_steps != previous_total:
             self._new_horizon(previous_total, total_steps, step)
         for records in self.groups.values():  # build now: a bad event fails here, not later
@@ -424,8 +425,14 @@ class RunState:
                 "instead).",
                 stacklevel=4,
             )
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        """Forget every built schedule and cached value (after a bind, an event, a new spec)."""
         self._built.clear()
-        self._cache = (-1, 0.0)
+        self._fast = None
+        self._cache_step = -1
+        self._scheduled = tuple(h for h in HYPERPARAMETERS if h in self._specs)
 
     def _build(self, hyper: str, key: GroupKey, join: int, total: int | None) -> Schedule:
         """The schedule in force for a group with ``key`` that joined at update ``join``."""
@@ -454,19 +461,19 @@ class RunState:
     # -- values -----------------------------------------------------------------------------------
     def multiplier(self, step: int) -> float:
         """``active(step) * scale``: the LR multiplier of the groups present from the start."""
-        cached, value = self._cache
-        if step != cached:
-            active = self.active
+        if step != self._cache_step:
+            active = self._fast or self.active
             if active is None:
                 raise UnboundScheduleError(
                     f"{self.owner}: the schedule is not bound yet (it is bound when training "
                     "starts)."
                 )
-            value = active(step)
-            self._cache = (step, value)
-        if self.plateau is None or self._baked:
-            return value
-        return value * self.plateau.scale
+            self._fast = active
+            self._cache_step, self._cache_value = step, active(step)
+        plateau = self.plateau
+        if plateau is None or self._baked:
+            return self._cache_value
+        return self._cache_value * plateau.scale
 
     def take_groups(
         self, key: int, groups: list[dict[str, Any]], *, base_lrs: list[float] | None = None
@@ -565,11 +572,13 @@ class RunState:
         records = self.groups[key]
         if len(groups) != len(records):
             records = self._adopt(key, groups, step)
-        if self._uniform.get(key) is None:
-            self._uniform[key] = all(r["join"] == 0 and r["keys"]["lr"] == "*" for r in records)
-        if self._uniform[key]:
+        bases = self._uniform.get(key)
+        if bases is None:  # every group on the "*" schedule from update 0: one multiplier
+            uniform = all(r["join"] == 0 and r["keys"]["lr"] == "*" for r in records)
+            bases = self._uniform[key] = [r["base"]["lr"] for r in records] if uniform else []
+        if bases:
             m = self.multiplier(step)
-            return [r["base"]["lr"] * m for r in records]
+            return [b * m for b in bases]
         return [r["base"]["lr"] * self.group_multiplier(r, step) for r in records]
 
     def group_multiplier(self, record: dict[str, Any], step: int) -> float:
@@ -706,8 +715,7 @@ class RunState:
         self._check_event(event)
         self.events.append(event)
         self._baked = True
-        self._built.clear()
-        self._cache = (-1, 0.0)
+        self._invalidate()
         self._changed()
 
     def _check_event(self, event: dict[str, Any]) -> None:

@@ -177,8 +177,10 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
                 )
             run.start_fresh()
         run.bind(total, spe, step=state.global_step, hint=_hint(spe))
-        run.take_groups(0, sched.optimizer.param_groups, base_lrs=list(sched.base_lrs))
-        lambdas = [_Multiplier(run, i) for i in range(len(sched.optimizer.param_groups))]
+        run.take_groups(
+            0, sched.optimizer.param_groups, base_lrs=[float(b) for b in sched.base_lrs]
+        )
+        lambdas: list[Any] = [_Multiplier(run, i) for i in range(len(sched.optimizer.param_groups))]
         self._mult = lambdas[0]
         sched.lr_lambdas = lambdas
         self._scheduler = sched
@@ -235,7 +237,7 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         if sched is None or mult is None:
             return
         mult.refresh()
-        lrs = write_groups(self._run, 0, sched.last_epoch, sched.optimizer.param_groups)
+        lrs: list[Any] = write_groups(self._run, 0, sched.last_epoch, sched.optimizer.param_groups)
         sched._last_lr = lrs  # what get_last_lr() returns, i.e. what the Trainer logs
 
     def on_step_begin(

@@ -120,8 +120,8 @@ class LRScheduler(_TorchLRScheduler):
         # Replaces torch's initial step(): step count 0, LR = schedule(0) where it can be computed.
         # Base LRs are kept as floats (also for tensor LRs), so get_last_lr() and the state are.
         groups = self.optimizer.param_groups
-        records = self._run.take_groups(0, groups, base_lrs=[float(b) for b in self.base_lrs])
-        self.base_lrs = [r["base"]["lr"] for r in records]  # type: ignore[assignment]
+        self._run.take_groups(0, groups, base_lrs=[float(b) for b in self.base_lrs])
+        self._sync_base_lrs()
         self._step_count = 1
         self.last_epoch = 0
         self._last_lr = [float(g["lr"]) for g in groups]
@@ -213,17 +213,22 @@ class LRScheduler(_TorchLRScheduler):
         """Write ``base_lr * schedule(step) * scale`` into every group (default: ``last_epoch``)."""
         t = self.last_epoch if step is None else step
         groups = self.optimizer.param_groups
-        if not self._run.is_bound:
+        if not self._run._bound:
             missing = sorted({m for sp in _specs(self._run) for s in sp for m in s.missing})
             raise UnboundScheduleError(
                 f"lrplugins.torch.LRScheduler: {self._run.schedule!r} is unbound (missing "
                 f"{'; '.join(missing)}). {_BIND_HINT}"
             )
-        lrs = write_groups(self._run, 0, t, groups)
+        lrs: list[Any] = write_groups(self._run, 0, t, groups)
         self._run.step = t
         if len(lrs) != len(self.base_lrs):  # a group joined (add_param_group)
-            self.base_lrs = [r["base"]["lr"] for r in self._run.groups[0]]  # type: ignore[assignment]
+            self._sync_base_lrs()
         self._last_lr = lrs
+
+    def _sync_base_lrs(self) -> None:
+        """torch's ``base_lrs``: the run's base LR of each group (floats, also for tensor LRs)."""
+        bases: list[Any] = [float(r["base"]["lr"]) for r in self._run.groups[0]]
+        self.base_lrs = bases
 
     def _check_order(self) -> None:
         # torch's check, kept cheap: it only runs on the first step() call.
@@ -281,8 +286,10 @@ class LRScheduler(_TorchLRScheduler):
             )
         extra = run.load_state_dict(state_dict)
         if saved is None:
-            run.take_groups(0, self.optimizer.param_groups, base_lrs=list(self.base_lrs))
-        self.base_lrs = [r["base"]["lr"] for r in run.groups[0]]  # type: ignore[assignment]
+            run.take_groups(
+                0, self.optimizer.param_groups, base_lrs=[float(b) for b in self.base_lrs]
+            )
+        self._sync_base_lrs()
         self.last_epoch = int(extra.get("last_epoch", 0))
         self._step_count = int(extra.get("step_count", 1))
         try:
