@@ -12,6 +12,7 @@
 """
 
 from . import _schedules
+from ._finder import LRFinder
 from ._plateau import Plateau
 from ._run import MissingMetricError, RunState
 from ._schedules import *
@@ -20,5 +21,5 @@ __version__ = "0.1.0"
 
 # The core API: the plateau monitor and the run-state engine, then every schedule name, read from the catalog's modules
 # (a `+=` of a submodule's __all__ is what static type checkers follow).
-__all__ = ["MissingMetricError", "Plateau", "RunState"]
+__all__ = ["LRFinder", "MissingMetricError", "Plateau", "RunState"]
 __all__ += _schedules.__all__

@@ -38,6 +38,7 @@ class MathOps:
     sqrt = staticmethod(math.sqrt)
     floor = staticmethod(math.floor)
     log = staticmethod(math.log)
+
     @staticmethod
     def power(a: float, b: float) -> float:
         try:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from ._finder import record_report
 from ._schedules import Schedule, UnboundScheduleError
 from .spec import parse_spec
 
@@ -39,7 +41,10 @@ def _bound(spec: str, total: int | None, spe: int | None) -> tuple[Schedule, int
         raise CLIError(f"{spec}: missing {needs}; pass {flags}")
     horizon = total
     if horizon is None:
-        own = getattr(schedule, "total_steps", None)
+        own: Any = None
+        inner: Any = schedule
+        while own is None and inner is not None:  # a cooldown or a scale: its schedule's length
+            own, inner = getattr(inner, "total_steps", None), getattr(inner, "schedule", None)
         if not isinstance(own, int):
             raise CLIError(f"{spec}: pass --total-steps to choose how many steps to show")
         horizon = own
@@ -197,34 +202,72 @@ def build_parser() -> argparse.ArgumentParser:
             "'cosine(warmup_steps=\"5%\", final=0.1)' or 'wsd(decay_steps=\"20%\") * 0.5'."
         ),
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{show,plot}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{show,plot,lr-find}")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--total-steps", type=_positive_int, metavar="N",
-                       help="run length in optimizer steps (binds the schedule; sets the range)")
-        p.add_argument("--steps-per-epoch", type=_positive_int, metavar="M",
-                       help="optimizer steps per epoch, for 'Nep' durations")
-        p.add_argument("--base-lr", type=_positive_float, metavar="X",
-                       help="show learning rates (base_lr * multiplier) instead of multipliers")
+        p.add_argument(
+            "--total-steps",
+            type=_positive_int,
+            metavar="N",
+            help="run length in optimizer steps (binds the schedule; sets the range)",
+        )
+        p.add_argument(
+            "--steps-per-epoch",
+            type=_positive_int,
+            metavar="M",
+            help="optimizer steps per epoch, for 'Nep' durations",
+        )
+        p.add_argument(
+            "--base-lr",
+            type=_positive_float,
+            metavar="X",
+            help="show learning rates (base_lr * multiplier) instead of multipliers",
+        )
 
-    p_show = sub.add_parser("show", help="phase table and a terminal chart of one schedule",
-                            description="Print the phases, key values and a terminal chart.")
+    p_show = sub.add_parser(
+        "show",
+        help="phase table and a terminal chart of one schedule",
+        description="Print the phases, key values and a terminal chart.",
+    )
     p_show.add_argument("spec", metavar="SPEC", help="config file or inline expression")
     common(p_show)
     p_show.add_argument("--width", type=_positive_int, default=64, help="chart width in columns")
 
-    p_plot = sub.add_parser("plot", help="a matplotlib figure of one or several schedules",
-                            description="Plot one or several schedules, overlaid, to an image.")
+    p_plot = sub.add_parser(
+        "plot",
+        help="a matplotlib figure of one or several schedules",
+        description="Plot one or several schedules, overlaid, to an image.",
+    )
     p_plot.add_argument("specs", nargs="+", metavar="SPEC", help="config files or expressions")
     common(p_plot)
     p_plot.add_argument("-o", "--output", required=True, help="image file to write (e.g. lr.png)")
     p_plot.add_argument("--log", action="store_true", help="logarithmic y axis")
-    p_plot.add_argument("--grid", action="store_true",
-                        help="one small panel per schedule instead of overlaying them")
-    p_plot.add_argument("--size", type=_positive_float, nargs=2, default=(8.0, 4.5),
-                        metavar=("W", "H"), help="figure size in inches (default 8 4.5)")
-    p_plot.add_argument("--dpi", type=_positive_int, default=100, help="dots per inch (default 100)")
+    p_plot.add_argument(
+        "--grid",
+        action="store_true",
+        help="one small panel per schedule instead of overlaying them",
+    )
+    p_plot.add_argument(
+        "--size",
+        type=_positive_float,
+        nargs=2,
+        default=(8.0, 4.5),
+        metavar=("W", "H"),
+        help="figure size in inches (default 8 4.5)",
+    )
+    p_plot.add_argument(
+        "--dpi", type=_positive_int, default=100, help="dots per inch (default 100)"
+    )
     p_plot.add_argument("--title", help="figure title")
+
+    p_lr = sub.add_parser(
+        "lr-find",
+        help="suggestions (and a plot) of a saved LR range test",
+        description="Print the suggestions of a record saved with LRFinder.save(); with -o, "
+        "also plot it.",
+    )
+    p_lr.add_argument("record", metavar="RECORD", help="JSON written by LRFinder.save()")
+    p_lr.add_argument("-o", "--output", help="also write the plot to this image (needs matplotlib)")
     return parser
 
 
@@ -235,10 +278,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "show":
             out = show(args.spec, args.total_steps, args.steps_per_epoch, args.base_lr, args.width)
+        elif args.command == "lr-find":
+            try:
+                out = record_report(args.record, args.output)
+            except (OSError, ValueError, ImportError) as exc:
+                raise CLIError(str(exc)) from None
         else:
             out = plot(
-                args.specs, args.total_steps, args.steps_per_epoch, args.base_lr, args.output,
-                log=args.log, grid=args.grid, size=tuple(args.size), dpi=args.dpi, title=args.title,
+                args.specs,
+                args.total_steps,
+                args.steps_per_epoch,
+                args.base_lr,
+                args.output,
+                log=args.log,
+                grid=args.grid,
+                size=tuple(args.size),
+                dpi=args.dpi,
+                title=args.title,
             )
     except (CLIError, UnboundScheduleError) as exc:
         print(f"lrplugins: error: {exc}", file=sys.stderr)

@@ -31,9 +31,15 @@ def run(capsys, *argv):
         ('cosine(warmup_steps="5%", final=0.1)', lrp.cosine(warmup_steps="5%", final=0.1)),
         ("cosine(1000, 50)", lrp.cosine(1000, 50)),
         ('wsd(decay_steps="20%") * 0.5', 0.5 * lrp.wsd(decay_steps="20%")),
-        ("2 * linear() * constant(warmup_steps=3)", 2 * lrp.linear() * lrp.constant(warmup_steps=3)),
+        (
+            "2 * linear() * constant(warmup_steps=3)",
+            2 * lrp.linear() * lrp.constant(warmup_steps=3),
+        ),
         ("multistep([10, 20], gamma=0.5)", lrp.multistep([10, 20], gamma=0.5)),
-        ("interpolate([(0, 0.0), (10, 1.0)], shape='cosine')", lrp.interpolate([(0, 0.0), (10, 1.0)], "cosine")),
+        (
+            "interpolate([(0, 0.0), (10, 1.0)], shape='cosine')",
+            lrp.interpolate([(0, 0.0), (10, 1.0)], "cosine"),
+        ),
         (
             "sequence([constant(warmup_steps=5), cosine()], boundaries=[10])",
             lrp.sequence([lrp.constant(warmup_steps=5), lrp.cosine()], boundaries=[10]),
@@ -87,7 +93,13 @@ def test_config_file_specs(tmp_path):
 
 def test_show_prints_phases_values_and_a_chart(capsys):
     code, out, err = run(
-        capsys, "show", 'cosine(warmup_steps="5%", final=0.1)', "--total-steps", "1000", "--base-lr", "0.001"
+        capsys,
+        "show",
+        'cosine(warmup_steps="5%", final=0.1)',
+        "--total-steps",
+        "1000",
+        "--base-lr",
+        "0.001",
     )
     assert code == 0 and err == ""
     assert "cosine(total_steps=1000, warmup_steps='5%', final=0.1)" in out
@@ -101,7 +113,13 @@ def test_show_epoch_durations_need_steps_per_epoch(capsys):
     code, out, err = run(capsys, "show", 'constant(warmup_steps="2ep")', "--total-steps", "100")
     assert code == 1 and "steps_per_epoch" in err and "--steps-per-epoch" in err
     code, out, err = run(
-        capsys, "show", 'constant(warmup_steps="2ep")', "--total-steps", "100", "--steps-per-epoch", "10"
+        capsys,
+        "show",
+        'constant(warmup_steps="2ep")',
+        "--total-steps",
+        "100",
+        "--steps-per-epoch",
+        "10",
     )
     assert code == 0 and "0..19" in out
 
@@ -192,7 +210,10 @@ def test_plot_without_matplotlib_says_what_to_install(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == "lrplugins: error: plot needs matplotlib: pip install 'lrplugins[plot]'"
+    assert (
+        proc.stderr.strip()
+        == "lrplugins: error: plot needs matplotlib: pip install 'lrplugins[plot]'"
+    )
 
 
 def test_console_script_runs_without_traceback():
@@ -240,3 +261,28 @@ def test_the_readme_commands_run(capsys, tmp_path, monkeypatch):
         code, out, err = run(capsys, *shlex.split(command)[1:])
         assert code == 0, (command, err)
     assert png_size(tmp_path / "lr.png") == (800, 450)
+
+
+def test_show_a_cooldown_spec_without_total_steps_uses_its_schedules_length(capsys):
+    from lrplugins.cli import main
+
+    assert main(["show", "wsd(total_steps=200).cooldown(at=100, steps=20)"]) == 0
+    out = capsys.readouterr().out
+    assert "steps 0..199 shown" in out and "cooldown  100..119" in out
+
+
+def test_lr_find_reports_a_saved_record(tmp_path, capsys):
+    from lrplugins.cli import main
+
+    finder = lrp.LRFinder(steps=60)
+    finder.begin([0.1])
+    step = 0
+    while finder.record(
+        1.0 / (1.0 + 100 * finder.lr_at(step)) + 10 * max(finder.lr_at(step) - 1, 0)
+    ):
+        step += 1
+    finder.save(tmp_path / "rec.json")
+    assert main(["lr-find", str(tmp_path / "rec.json")]) == 0
+    out = capsys.readouterr().out
+    assert "<- suggestion" in out and "valley" in out and "minimum/10" in out
+    assert main(["lr-find", str(tmp_path / "missing.json")]) == 1
