@@ -346,3 +346,70 @@ def test_an_optimizer_without_momentum_is_refused(tmp_path: Path) -> None:
     cb = LRSchedulerCallback(lrp.constant(), momentum=lrp.linear())
     with pytest.raises(ValueError, match=r"has no momentum hyperparameter"):
         trainer(tmp_path, [cb]).fit(Adagrad(), **loaders())
+
+
+# ------------------------------------------------------------------------------------------------
+# Resume without this callback's state, other LR owners, changing accumulation, interruptions
+# ------------------------------------------------------------------------------------------------
+
+
+class WithInitialLR(Tiny):
+    def configure_optimizers(self) -> Any:
+        from test_lightning import RecordingSGD
+
+        return RecordingSGD([{"params": self.parameters(), "lr": 0.1, "initial_lr": 0.1}], lr=0.1)
+
+
+def test_a_resume_without_this_callbacks_state_never_schedules_the_lr_twice(tmp_path: Path) -> None:
+    for model, path in ((Tiny(), tmp_path / "plain"), (WithInitialLR(), tmp_path / "initial")):
+        ckpt = ModelCheckpoint(dirpath=path, save_last=True)
+        first = LRSchedulerCallback(lrp.linear(), name="a")
+        trainer(path, [first, ckpt], enable_checkpointing=True, max_epochs=1).fit(
+            model, **loaders()
+        )
+    renamed = LRSchedulerCallback(lrp.linear(), name="b")  # another state key: nothing restored
+    with pytest.raises(Exception, match=r"holds no state of this callback.*initial_lr"):
+        trainer(tmp_path, [renamed], max_epochs=2).fit(
+            Tiny(), **loaders(), ckpt_path=str(tmp_path / "plain/last.ckpt")
+        )
+    model = WithInitialLR()  # the groups carry their base LR: it is used, with a warning
+    with pytest.warns(UserWarning, match=r"the base LRs are the groups' initial_lr"):
+        trainer(tmp_path, [LRSchedulerCallback(lrp.linear(), name="c")], max_epochs=2).fit(
+            model, **loaders(), ckpt_path=str(tmp_path / "initial/last.ckpt")
+        )
+    bound = lrp.linear(total_steps=16)
+    assert_close(trace_of(model), [0.1 * bound(k) for k in range(8, 16)])
+
+
+def test_stochastic_weight_averaging_is_refused(tmp_path: Path) -> None:
+    swa = pl.callbacks.StochasticWeightAveraging(swa_lrs=0.05)
+    with pytest.raises(Exception, match=r"StochasticWeightAveraging sets the learning rate too"):
+        trainer(tmp_path, [LRSchedulerCallback(lrp.cosine()), swa]).fit(Tiny(), **loaders())
+
+
+def test_a_gradient_accumulation_scheduler_binds_the_true_number_of_updates(tmp_path: Path) -> None:
+    model = Tiny()
+    cb = LRSchedulerCallback(lrp.cosine(warmup_steps=2))
+    accumulate = pl.callbacks.GradientAccumulationScheduler(scheduling={0: 1, 1: 2})
+    trainer(tmp_path, [cb, accumulate]).fit(model, **loaders())
+    bound = lrp.cosine(total_steps=16, warmup_steps=2)  # 8 + 4 + 4 updates
+    assert cb.bound_schedule == lrp.cosine(total_steps=16, warmup_steps=2, steps_per_epoch=8)
+    assert_close(trace_of(model), [0.1 * bound(k) for k in range(16)])
+
+
+def test_an_interrupted_fit_leaves_the_callback_inert(tmp_path: Path) -> None:
+    class Crashes(Tiny):
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            if self.global_step == 5:
+                raise RuntimeError("crash")
+            return super().training_step(batch, batch_idx)
+
+    model = Crashes(val_losses=STALL)
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(patience=0), "val_loss")
+    t = trainer(tmp_path, [cb])
+    with pytest.raises(RuntimeError, match="crash"):
+        t.fit(model, **loaders(val=True))
+    lr = model.trainer.optimizers[0].param_groups[0]["lr"]
+    t.validate(model, DataLoader(data(16), batch_size=BATCH))
+    assert cb.plateau.num_bad == 0 and cb.plateau.best is None
+    assert model.trainer.optimizers[0].param_groups[0]["lr"] == lr

@@ -259,6 +259,10 @@ class RunState:
         if self.plateau is not None and self._fresh_plateau is not None and self._loaded is None:
             self.plateau.load_state_dict(self._fresh_plateau)
 
+    def forget_checkpoint(self) -> None:
+        """Drop a loaded checkpoint that no run took over (a fit that never started training)."""
+        self._loaded = None
+
     # -- schedules --------------------------------------------------------------------------------
     @property
     def schedule(self) -> Schedule | dict[GroupKey, Schedule] | None:

@@ -22,8 +22,13 @@ from typing import Any
 try:
     import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.callbacks import (
+        Callback,
+        GradientAccumulationScheduler,
+        StochasticWeightAveraging,
+    )
     from lightning.pytorch.trainer.states import TrainerFn
+    from lightning.pytorch.utilities import rank_zero_warn
     from lightning.pytorch.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.utilities.model_helpers import is_overridden
     from typing_extensions import override
@@ -188,16 +193,16 @@ class LRSchedulerCallback(RunViews, Callback):
         else:
             self._counters = None
 
-        total = trainer.estimated_stepping_batches
-        batches = trainer.num_training_batches
-        spe = None
-        if batches != float("inf") and batches > 0:
-            spe = math.ceil(batches / trainer.accumulate_grad_batches)
+        total, spe = _run_length(trainer)
         known = math.isfinite(total) and total >= 1  # -1: unsized loader, inf: endless run
         step = trainer.global_step if self._counters is None else max(self._counters.values())
         run.bind(int(total) if known else None, spe, step=step, hint=_hint(total, spe))
         for i in driven:
-            run.take_groups(i, opts[i].param_groups)
+            groups = opts[i].param_groups
+            if step > 0 and i not in run.groups:  # resuming, but not from this callback's state
+                run.take_groups(i, groups, base_lrs=self._foreign_base(i, groups, step))
+            else:
+                run.take_groups(i, groups)
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
         self._fed_epoch = self._validated_epoch = -1
         self._apply_all(trainer)
@@ -263,7 +268,45 @@ class LRSchedulerCallback(RunViews, Callback):
             return  # a validation metric, in an epoch without validation
         self._feed(trainer, value, final=True)
 
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """An interrupted fit leaves the callback inert (a later validate() changes nothing)."""
+        self._trainer, self._driven = None, ()
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """A checkpoint loaded by a fit that never trained does not leak into the next fit."""
+        if self._loaded is not None:  # loaded, but never taken over by on_train_start
+            self._loaded = None
+            self._run.forget_checkpoint()
+            self._run.start_fresh()
+
     # -- internals ------------------------------------------------------------------------------
+    def _foreign_base(self, i: int, groups: list[dict[str, Any]], step: int) -> list[float]:
+        """Base LRs on a resume whose checkpoint holds no state of this callback.
+
+        The restored ``lr`` is already scheduled, so it is never the base: a group's
+        ``initial_lr`` (set by torch schedulers, restored with the optimizer) is; without it, the
+        resume is refused rather than scheduling the LR twice.
+        """
+        if all("initial_lr" in g for g in groups):
+            rank_zero_warn(
+                f"{type(self).__name__}: resuming at update {step} from a checkpoint without "
+                f"this callback's state (key {self.state_key!r}); the base LRs are the groups' "
+                f"initial_lr {[float(g['initial_lr']) for g in groups]}."
+            )
+            return [float(g["initial_lr"]) for g in groups]
+        raise MisconfigurationException(
+            f"{type(self).__name__}: resuming at update {step} from a checkpoint that holds no "
+            f"state of this callback (key {self.state_key!r}: was it renamed, or its monitor, "
+            "plateau or optimizers changed, or added to this run later?). The optimizer's "
+            "restored lr is already scheduled and cannot serve as the base LR. Resume with the "
+            "callback that wrote the checkpoint, or give each param group its base LR as "
+            f"'initial_lr' in configure_optimizers() (optimizer {i})."
+        )
+
     def _feed(self, trainer: pl.Trainer, value: Any, *, final: bool) -> None:
         run = self._run
         if isinstance(value, torch.Tensor) and value.numel() != 1:
@@ -301,6 +344,13 @@ class LRSchedulerCallback(RunViews, Callback):
                     "torch.LRScheduler is the scheduler form of the same schedules)."
                 )
         for cb in trainer.callbacks:  # type: ignore[attr-defined]
+            if isinstance(cb, StochasticWeightAveraging):
+                raise MisconfigurationException(
+                    f"{owner}: StochasticWeightAveraging sets the learning rate too (its SWALR, "
+                    "from swa_epoch_start on), and both would write it every update. Keep one: "
+                    "for a constant SWA learning rate at the end, give this callback a schedule "
+                    "that ends there (e.g. lrplugins.sequence), or remove this callback."
+                )
             if cb is self or not isinstance(cb, LRSchedulerCallback):
                 continue
             theirs = set(range(len(trainer.optimizers)) if cb.optimizers is None else cb.optimizers)
@@ -341,6 +391,34 @@ class LRSchedulerCallback(RunViews, Callback):
         for i in self._driven:
             step = trainer.global_step if self._counters is None else self._counters[i]
             self._apply(opts[i], i, step)
+
+
+def _run_length(trainer: pl.Trainer) -> tuple[float, int | None]:
+    """Total optimizer updates and updates per epoch, as this rank counts them.
+
+    With a ``GradientAccumulationScheduler`` the accumulation changes by epoch, so the total is
+    summed epoch by epoch (Lightning's ``estimated_stepping_batches`` assumes one factor), and
+    updates per epoch are those of the first epoch.
+    """
+    total: float = trainer.estimated_stepping_batches
+    batches = trainer.num_training_batches
+    if batches == float("inf") or batches <= 0:
+        return total, None
+    accumulate = next(
+        (cb for cb in trainer.callbacks if isinstance(cb, GradientAccumulationScheduler)),  # type: ignore[attr-defined]
+        None,
+    )
+    if accumulate is None:
+        return total, math.ceil(batches / trainer.accumulate_grad_batches)
+    epochs = trainer.max_epochs
+    if epochs is not None and epochs > 0:
+        per = [
+            math.ceil(batches / accumulate.get_accumulate_grad_batches(e)) for e in range(epochs)
+        ]
+        total = sum(per)
+        if trainer.max_steps is not None and trainer.max_steps > 0:
+            total = min(total, trainer.max_steps)
+    return total, math.ceil(batches / accumulate.get_accumulate_grad_batches(0))
 
 
 def _can_validate(trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[bool, str]:
