@@ -170,3 +170,49 @@ def test_momentum_and_weight_decay_are_applied_and_logged_next_to_the_lr(tmp_pat
     # the Trainer's two groups (decay, no decay) differ: one entry per group
     assert [logs[k]["weight_decay/pg0"] for k in range(12)] == [seen[k][1] for k in range(12)]
     assert {logs[k]["weight_decay/pg1"] for k in range(12)} == {0.0}
+
+
+def test_unrelated_evaluations_are_skipped_and_similar_dataset_names_do_not_match(
+    tmp_path: Path,
+) -> None:
+    class ExtraEval(TrainerCallback):
+        """Runs an extra evaluation on the training data from a callback, as users do."""
+
+        trainer: Any = None
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.trainer.evaluate(data("bert", 8, 5), metric_key_prefix="train")
+
+    extra = ExtraEval()
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(factor=0.5, patience=0), "eval_val_loss")
+    evals = {"val": data("bert", 8, 2), "val_hard": data("bert", 8, 3)}
+    from test_huggingface import MODELS, targs
+    from transformers import Trainer
+
+    trainer = Trainer(
+        model=MODELS["bert"](),
+        args=targs(tmp_path, eval_strategy="steps", eval_steps=4),
+        train_dataset=data("bert"),
+        eval_dataset=evals,
+        callbacks=[extra, cb],
+    )
+    extra.trainer = trainer
+    trainer.train()
+    # fed once per evaluation of "val" only (steps 4, 8, 12); the others were skipped
+    fed = [e["eval_val_loss"] for e in trainer.state.log_history if "eval_val_loss" in e]
+    assert len(fed) == 3 and any("train_loss" in e for e in trainer.state.log_history)
+    plateau = lrp.Plateau(factor=0.5, patience=0)
+    assert [plateau.update(v) for v in fed][-1] == cb.plateau.scale
+
+
+def test_the_trainers_own_scheduler_settings_are_reported_once(tmp_path: Path) -> None:
+    with pytest.warns(
+        UserWarning, match=r"lr_scheduler_type='cosine', warmup_steps=3 are not used"
+    ):
+        train(
+            tmp_path,
+            "bert",
+            LRSchedulerCallback(lrp.constant()),
+            lr_scheduler_type="cosine",
+            warmup_steps=3,
+        )

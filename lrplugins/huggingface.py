@@ -77,7 +77,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
     * at ``on_train_begin`` the Trainer's own ``LambdaLR`` (any ``lr_scheduler_type`` but
       ``"reduce_lr_on_plateau"``/``"greedy"``) gets this run as its ``lr_lambdas``, so the Trainer
       steps and checkpoints it and logs ``learning_rate`` = the LR each update used; its
-      ``warmup_steps``/``warmup_ratio`` are ignored (put the warmup in the schedule);
+      ``warmup_steps``, ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` are not used (one warning
+      says so; put the warmup in the schedule);
     * the run length is ``state.max_steps``;
     * ``monitor`` is an evaluation metric, with or without the ``eval_`` prefix; with several eval
       datasets name one by its full key; ``eval_on_start`` and ``trainer.evaluate()`` outside
@@ -150,6 +151,7 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         owner = type(self).__name__
         run = self._run
         sched = _check_scheduler(owner, lr_scheduler)
+        _warn_overridden(owner, args)
         run.check_feedable(
             str(args.eval_strategy) not in ("no", "IntervalStrategy.NO"), "eval_strategy='no'"
         )
@@ -250,27 +252,24 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             write_groups(self._run, 0, state.global_step, sched.optimizer.param_groups)
 
     def _metric(self, metrics: dict[str, Any]) -> Any:
+        """The monitored value, matched exactly (``"loss"`` is ``"eval_loss"``); ``None`` for an
+        unrelated evaluation (another dataset, ``metric_key_prefix="train"``, predict/test)."""
         monitor = str(self.monitor)  # set whenever plateau is (checked in __init__)
-        for key in (monitor, f"eval_{monitor}"):
+        wanted = monitor if monitor.startswith("eval_") else f"eval_{monitor}"
+        for key in (monitor, wanted):
             if key in metrics:
                 return metrics[key]
         # Which evaluation is this? Every metrics dict has "<prefix>_runtime".
         prefix = next((k[: -len("_runtime")] for k in metrics if k.endswith("_runtime")), "eval")
-        suffixes = {k[len(prefix) + 1 :] for k in metrics if k.startswith(prefix + "_")}
-        wanted = monitor if monitor.startswith("eval_") else f"eval_{monitor}"
-        if (
-            prefix != "eval"
-            and not wanted.startswith(prefix + "_")
-            and wanted[len("eval_") :] not in suffixes
-        ):
-            return None  # another eval dataset's metrics
-        hint = ""
-        if prefix != "eval":
-            hint = (
-                f"With several eval datasets, name the one to monitor by its full key, e.g. "
-                f"{prefix + '_loss'!r}."
+        if wanted.startswith(prefix + "_") or monitor.startswith(prefix + "_"):
+            return self._run.metric(metrics)  # the evaluation that should have it
+        if prefix.startswith("eval_") and f"{prefix}_{wanted[len('eval_') :]}" in metrics:
+            return self._run.metric(  # a shorthand that names no dataset, with several of them
+                metrics,
+                hint="With several eval datasets, name the one to monitor by its full key, e.g. "
+                f"{prefix + '_loss'!r}.",
             )
-        return self._run.metric(metrics, hint=hint)
+        return None
 
     def __repr__(self) -> str:
         return (
@@ -337,6 +336,26 @@ def _named_values(run: RunState, step: int, groups: list[dict[str, Any]]) -> dic
         elif hyper != "lr":
             out[key] = values[0]
     return out
+
+
+def _warn_overridden(owner: str, args: TrainingArguments) -> None:
+    """Say once that the Trainer's own scheduler settings are not used."""
+    overridden = []
+    kind = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+    if kind not in ("linear", None):
+        overridden.append(f"lr_scheduler_type={kind!r}")
+    for name in ("warmup_steps", "warmup_ratio"):
+        value = getattr(args, name, None)
+        if value:
+            overridden.append(f"{name}={value!r}")
+    if getattr(args, "lr_scheduler_kwargs", None):
+        overridden.append(f"lr_scheduler_kwargs={args.lr_scheduler_kwargs!r}")
+    if overridden:
+        warnings.warn(
+            f"{owner}: the learning rate follows this callback's schedule; the Trainer's "
+            f"{', '.join(overridden)} are not used (put a warmup in the schedule).",
+            stacklevel=3,
+        )
 
 
 def _hint(spe: int | None) -> str:
