@@ -413,3 +413,24 @@ def test_an_interrupted_fit_leaves_the_callback_inert(tmp_path: Path) -> None:
     t.validate(model, DataLoader(data(16), batch_size=BATCH))
     assert cb.plateau.num_bad == 0 and cb.plateau.best is None
     assert model.trainer.optimizers[0].param_groups[0]["lr"] == lr
+
+
+def test_a_resume_that_skipped_an_evaluation_says_the_plateau_missed_a_value(
+    tmp_path: Path,
+) -> None:
+    def run(path: Path, ckpt: str | None = None) -> None:
+        every = ModelCheckpoint(
+            dirpath=path, every_n_train_steps=1, save_top_k=-1, filename="{step}"
+        )
+        cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(patience=1), "val_loss")
+        trainer(path, [cb, every], max_epochs=4, enable_checkpointing=True).fit(
+            Tiny(val_losses=STALL), **loaders(val=True), ckpt_path=ckpt
+        )
+
+    run(tmp_path / "a")
+    # step 16 is written at epoch 1's last batch, before its validation: Lightning skips it
+    with pytest.warns(UserWarning, match=r"last fed in epoch 0 and the run resumes in epoch 2"):
+        run(tmp_path / "b", str(tmp_path / "a/step=16.ckpt"))
+    with warnings.catch_warnings():  # a mid-epoch checkpoint misses nothing
+        warnings.filterwarnings("error", message=".*plateau missed one value")
+        run(tmp_path / "c", str(tmp_path / "a/step=20.ckpt"))

@@ -154,7 +154,8 @@ class LRSchedulerCallback(RunViews, Callback):
         """The run state, with the per-optimizer counters of manual optimization."""
         counters = self._counters
         return self._run.state_dict(
-            counters=None if counters is None else {str(i): n for i, n in counters.items()}
+            counters=None if counters is None else {str(i): n for i, n in counters.items()},
+            fed_epoch=self._fed_epoch,
         )
 
     @override
@@ -204,7 +205,17 @@ class LRSchedulerCallback(RunViews, Callback):
             else:
                 run.take_groups(i, groups)
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
-        self._fed_epoch = self._validated_epoch = -1
+        self._fed_epoch = int((loaded or {}).get("fed_epoch", -1))
+        self._validated_epoch = -1
+        epoch = trainer.current_epoch
+        if loaded is not None and run.monitor is not None and -1 < self._fed_epoch < epoch - 1:
+            rank_zero_warn(
+                f"{owner}(monitor={run.monitor!r}): the plateau was last fed in epoch "
+                f"{self._fed_epoch} and the run resumes in epoch {epoch}: the checkpoint was "
+                f"written before epoch {epoch - 1}'s evaluation, which Lightning does not run "
+                "again, so the plateau missed one value. Save checkpoints after validation "
+                "(ModelCheckpoint(save_on_train_epoch_end=False)) to avoid it."
+            )
         self._apply_all(trainer)
 
     @override
