@@ -31,11 +31,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[huggingface]'"
     ) from exc
 
+from ._compat import check_framework
 from ._finder_huggingface import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import FORMAT, RunState, RunViews
 from ._schedules import Schedule
+
+check_framework("lrplugins.huggingface")
 
 __all__ = ["LRSchedulerCallback", "find_lr"]
 

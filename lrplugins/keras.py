@@ -40,12 +40,15 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         f"lrplugins.keras needs Keras 3 ({exc}); install it with: pip install 'lrplugins[keras]'"
     ) from exc
 
+from ._compat import check_framework
 from ._finder_keras import find_lr
 from ._ops import ArrayOps
 from ._plateau import Plateau
 from ._run import RunState, RunViews
 from ._schedules import Schedule, UnboundScheduleError, constant, from_config
 from ._validate import integer, real
+
+check_framework("lrplugins.keras")
 
 __all__ = ["KERAS_OPS", "LRSchedulerCallback", "LearningRateSchedule", "find_lr"]
 

@@ -38,11 +38,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[lightning]'"
     ) from exc
 
+from ._compat import check_framework
 from ._finder_lightning import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import RunState, RunViews
 from ._schedules import Schedule
+
+check_framework("lrplugins.lightning")
 
 __all__ = ["LRSchedulerCallback", "find_lr"]
 

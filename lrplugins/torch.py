@@ -26,11 +26,14 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
         "lrplugins.torch needs PyTorch, which is not installed: pip install 'lrplugins[torch]'"
     ) from _exc
 
+from ._compat import check_framework
 from ._finder_torch import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import RunState, check_state
 from ._schedules import Schedule, UnboundScheduleError
+
+check_framework("lrplugins.torch")
 
 __all__ = ["LRScheduler", "find_lr"]
 
