@@ -216,3 +216,41 @@ def test_the_trainers_own_scheduler_settings_are_reported_once(tmp_path: Path) -
             lr_scheduler_type="cosine",
             warmup_steps=3,
         )
+
+
+def test_an_interrupted_train_leaves_the_callback_inert(tmp_path: Path) -> None:
+    from test_huggingface import MODELS, targs
+    from transformers import Trainer
+
+    items = data("bert")
+
+    class Breaks(torch.utils.data.Dataset):
+        """Raises while loading the 15th sample: an exception in the middle of a step."""
+
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def __len__(self) -> int:
+            return len(items)
+
+        def __getitem__(self, i: int) -> Any:
+            self.seen += 1
+            if self.seen == 15:
+                raise RuntimeError("broken sample")
+            return items[i]
+
+    cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(patience=0), "eval_loss")
+    trainer = Trainer(
+        model=MODELS["bert"](),
+        args=targs(tmp_path, eval_strategy="steps", eval_steps=1),
+        train_dataset=Breaks(),
+        eval_dataset=data("bert", 8, 2),
+        callbacks=[cb],
+    )
+    with pytest.raises(RuntimeError, match="broken sample"):
+        trainer.train()
+    fed = cb.plateau.state_dict()
+    lr = trainer.optimizer.param_groups[0]["lr"]
+    trainer.evaluate()
+    assert cb.plateau.state_dict() == fed
+    assert trainer.optimizer.param_groups[0]["lr"] == lr

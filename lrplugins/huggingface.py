@@ -18,6 +18,7 @@ The other way in is the scheduler form of the same schedules, for a bound schedu
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from typing import Any
 
@@ -201,6 +202,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         **kwargs: Any,
     ) -> None:
         """Feed the monitored metric to the plateau; a reduction applies to the very next update."""
+        if not _inside_train():  # trainer.evaluate() outside train(), even after a crash
+            return
         if self.plateau is None or self._mult is None or state.global_step == self._begin_step:
             return  # no plateau, not training (trainer.evaluate()), or eval_on_start
         value = self._metric(metrics or {})
@@ -339,6 +342,20 @@ def _named_values(run: RunState, step: int, groups: list[dict[str, Any]]) -> dic
         elif hyper != "lr":
             out[key] = values[0]
     return out
+
+
+def _inside_train() -> bool:
+    """Whether this evaluation runs inside ``train()`` (from ``Trainer._maybe_log_save_evaluate``).
+
+    An evaluation started by the user, also after a ``train()`` that raised, is not one: the
+    callback neither feeds the plateau nor writes the LR then. Private: docs/internals.md.
+    """
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "_maybe_log_save_evaluate":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _warn_overridden(owner: str, args: TrainingArguments) -> None:
