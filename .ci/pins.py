@@ -1,7 +1,7 @@
 """Print ``name==floor`` for each distribution named, from pyproject.toml's extras.
 
     python .ci/pins.py floor transformers jsonargparse
-    -> transformers==4.51.0 jsonargparse[signatures]==4.39.0
+    -> transformers==4.47.0 jsonargparse[signatures]==4.39.0
 
 The floor is the ``>=`` bound the extras declare (the lowest version pip may install for a user),
 so the floors job of ``.ci/run`` tests exactly what pyproject.toml admits. A distribution with no

@@ -23,7 +23,7 @@ SUPPORTED: dict[str, tuple[str, str, str, str | None]] = {
     "lrplugins.torch": ("torch", "torch", "2.1", None),
     "lrplugins.lightning": ("lightning", "lightning", "2.5.0", None),
     "lrplugins.keras": ("keras", "keras", "3.7.0", None),
-    "lrplugins.huggingface": ("transformers", "transformers", "4.51.0", None),
+    "lrplugins.huggingface": ("transformers", "transformers", "4.47.0", None),
 }
 
 _RELEASE = re.compile(r"\s*[vV]?(\d+(?:\.\d+)*)")

@@ -24,6 +24,7 @@ from typing import Any
 
 try:
     import torch
+    import transformers
     from torch.optim.lr_scheduler import LambdaLR
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
@@ -32,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[huggingface]'"
     ) from exc
 
-from ._compat import check_framework
+from ._compat import check_framework, parse_version
 from ._finder_huggingface import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
@@ -44,6 +45,8 @@ check_framework("lrplugins.huggingface")
 __all__ = ["LRSchedulerCallback", "find_lr"]
 
 _STATE_KEY = "lrplugins"
+# transformers < 4.51 logs get_last_lr() after lr_scheduler.step(): the next update's LR
+_LOGS_AFTER_SCHEDULER_STEP = parse_version(transformers.__version__) < (4, 51)
 
 
 class _Multiplier:
@@ -256,6 +259,17 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         if sched is not None and len(self._run.scheduled) > 1:
             self._run.step = state.global_step
             write_groups(self._run, 0, state.global_step, sched.optimizer.param_groups)
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """transformers < 4.51 reads the LR it logs after the scheduler stepped: until the next
+        update, ``get_last_lr()`` returns the LRs of the update just taken (the groups already
+        hold the next update's), so the logged ``learning_rate`` is the applied one."""
+        sched = self._scheduler
+        if _LOGS_AFTER_SCHEDULER_STEP and sched is not None and sched.last_epoch > self._begin_step:
+            last: list[Any] = self._run.lrs(0, sched.last_epoch - 1, sched.optimizer.param_groups)
+            sched._last_lr = last
 
     def _metric(self, metrics: dict[str, Any]) -> Any:
         """The monitored value, matched exactly (``"loss"`` is ``"eval_loss"``); ``None`` for an
