@@ -52,21 +52,6 @@ check_framework("lrplugins.keras")
 
 __all__ = ["KERAS_OPS", "LRSchedulerCallback", "LearningRateSchedule", "find_lr"]
 
-_SUPPORTED = ((3, 15), (4, 0))  # the range the integration tests run on (pyproject's floor)
-
-
-def _check_version(version: str) -> None:
-    """Refuse a Keras outside :data:`_SUPPORTED`, naming the installed version and the range."""
-    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-    if not _SUPPORTED[0] <= parts < _SUPPORTED[1]:
-        (lo1, lo2), (hi, _) = _SUPPORTED
-        raise ImportError(
-            f"lrplugins.keras supports keras>={lo1}.{lo2},<{hi}; found keras {version}. Install "
-            "a supported version: pip install 'lrplugins[keras]'"
-        )
-
-
-_check_version(keras.__version__)
 KERAS_OPS = ArrayOps(ops)
 """``schedule.evaluate(t, KERAS_OPS)`` evaluates a schedule on a float32 ``keras.ops`` tensor."""
 
