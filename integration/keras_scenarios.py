@@ -670,6 +670,144 @@ def reuse() -> str:
     return "ok"
 
 
+def _grad(w: np.ndarray, x: np.ndarray, y: np.ndarray, b: int) -> np.ndarray:
+    """The MSE gradient of batch ``b`` at ``w`` (float64)."""
+    xb, yb = x[b * B : (b + 1) * B], y[b * B : (b + 1) * B]
+    return 2.0 / B * xb.T @ (xb @ w - yb)
+
+
+def momentum() -> dict[str, Any]:
+    """momentum= / weight_decay=: SGD momentum recovered per update from the weights equals
+    0.9 * s(u) (and a float64 re-run gives the same weights); AdamW beta_1 and weight_decay
+    schedules equal a float64 re-run of Keras's AdamW; epoch logs; no retrace per step; an
+    optimizer without the hyperparameter, or with it at 0, and a plain number are refused;
+    model.save / load_model keep working (configured values); a resume from state_dict continues
+    the momentum schedule."""
+    import lrplugins.keras as lk
+
+    d = data(24)  # 6 batches per epoch, 2 epochs = 12 updates
+    x, y = d["x"].astype("float64"), d["y"].astype("float64")
+    n, lr = 12, 0.05
+    # -- SGD with momentum 0.9, momentum=linear(final=0.5): recovered from the weight changes
+    sm = lrp.linear(final=0.5)  # unbound: the callback binds it to the 12 updates
+    cb = LRSchedulerCallback(lrp.constant(), momentum=sm)
+    model = linear_model(keras.optimizers.SGD(lr, momentum=0.9))
+    traces, reads = [0], [0]
+    make = model.make_train_function
+
+    def counting_make(force: bool = False) -> Any:
+        traces[0] += 1
+        return make(force=force)
+
+    model.make_train_function = counting_make  # type: ignore[method-assign]
+    get = lk._Hyper.__get__
+
+    def counting_get(self: Any, opt: Any, owner: Any = None) -> Any:
+        if opt is not None and self.attr in (vars(opt).get(lk._DRIVERS) or {}):
+            reads[0] += 1
+        return get(self, opt, owner)
+
+    lk._Hyper.__get__ = counting_get  # type: ignore[method-assign]
+    rec = Weights()
+    try:
+        hist = fit(model, d, 2, [cb, rec])
+    finally:
+        lk._Hyper.__get__ = get  # type: ignore[method-assign]
+    want_m = 0.9 * np.array(sm.bind(total_steps=n).values(range(n)))
+    ws = rec.w
+    got_m = []
+    for t in range(1, n):  # v_t = m_t v_{t-1} - lr g_t, w_t = w_{t-1} + v_t (v_0 = 0: no m_0)
+        v_prev, v = ws[t] - ws[t - 1], ws[t + 1] - ws[t]
+        r = v + lr * _grad(ws[t], x, y, t % 6)
+        got_m.append(float((r * v_prev).sum() / (v_prev * v_prev).sum()))
+    close(got_m, want_m[1:], "SGD momentum recovered from the weights", rtol=2e-3, atol=1e-4)
+    w, v = np.zeros((D, 1)), np.zeros((D, 1))
+    for t in range(n):  # float64 re-run with momentum 0.9 * s(u)
+        v = want_m[t] * v - lr * _grad(w, x, y, t % 6)
+        w = w + v
+    close(kernel(model), w, "SGD weights vs float64 re-run", rtol=1e-4, atol=1e-6)
+    close(hist.history["momentum"], want_m[[5, 11]], "History momentum", rtol=1e-12)
+    opt = model.optimizer
+    if opt.get_config()["momentum"] != 0.9 or type(opt).__name__ != "SGD":
+        raise AssertionError(f"get_config: {opt.get_config()}, {type(opt)}")
+    if traces[0] > 2:  # fit's own make_train_function and the callback's one recompile
+        raise AssertionError(f"make_train_function called {traces[0]} times in one fit")
+    if BACKEND != "torch" and reads[0] >= n:  # traced: read a few times per trace, not per step
+        raise AssertionError(f"momentum read {reads[0]} times in {n} updates")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(os.path.join(tmp, "m.keras"))
+        loaded = keras.models.load_model(os.path.join(tmp, "m.keras"))
+        if loaded.optimizer.get_config()["momentum"] != 0.9:
+            raise AssertionError(f"loaded momentum {loaded.optimizer.get_config()}")
+    state = cb.state_dict()
+    if state["momentum"] != sm.to_config() or state["groups"]["0"][0]["base"]["momentum"] != 0.9:
+        raise AssertionError(f"state_dict: {state}")
+    # a run stopped after epoch 1, resumed from the callback's state on the same optimizer
+    stop = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: setattr(model2, "stop_training", True))
+    cb1 = LRSchedulerCallback(lrp.constant(), momentum=sm)
+    model2 = linear_model(keras.optimizers.SGD(lr, momentum=0.9))
+    fit(model2, d, 2, [cb1, stop])
+    cb2 = LRSchedulerCallback(lrp.constant(), momentum=sm)
+    cb2.load_state_dict(json.loads(json.dumps(cb1.state_dict())))
+    hist = fit(model2, d, 2, [cb2], initial_epoch=1)
+    close(kernel(model2), w, "resumed SGD weights vs float64 re-run", rtol=1e-4, atol=1e-6)
+    close(hist.history["momentum"], want_m[[11]], "resumed History momentum", rtol=1e-12)
+
+    # -- AdamW: beta_1 and weight_decay schedules against a float64 re-run of Keras's AdamW
+    sb, sw = lrp.cosine(final=0.5), lrp.linear(final=0.2)
+    cb = LRSchedulerCallback(lrp.constant(), momentum=sb, weight_decay=sw)
+    model = linear_model(keras.optimizers.AdamW(0.05, beta_1=0.9, weight_decay=0.5))
+    hist = fit(model, d, 2, [cb])
+    b1 = 0.9 * np.array(sb.bind(total_steps=n).values(range(n)))
+    wd = 0.5 * np.array(sw.bind(total_steps=n).values(range(n)))
+    w, m, v = np.zeros((D, 1)), np.zeros((D, 1)), np.zeros((D, 1))
+    for t in range(n):
+        g = _grad(w, x, y, t % 6)
+        w = w - w * wd[t] * 0.05  # decoupled decay first, at the update's weight decay
+        m = m + (g - m) * (1 - b1[t])
+        v = v + (g * g - v) * (1 - 0.999)
+        alpha = 0.05 * np.sqrt(1 - 0.999 ** (t + 1)) / (1 - b1[t] ** (t + 1))
+        w = w - alpha * m / (np.sqrt(v) + 1e-7)
+    close(kernel(model), w, "AdamW weights vs float64 re-run", rtol=2e-4, atol=1e-5)
+    close(hist.history["momentum"], b1[[5, 11]], "History momentum (beta_1)", rtol=1e-12)
+    close(hist.history["weight_decay"], wd[[5, 11]], "History weight_decay", rtol=1e-12)
+    cfg = model.optimizer.get_config()
+    if cfg["beta_1"] != 0.9 or cfg["weight_decay"] != 0.5:
+        raise AssertionError(f"AdamW get_config: {cfg}")
+
+    # -- RMSprop (compares momentum with 0 in its step): a float64 re-run; Nadam: it runs
+    model = linear_model(keras.optimizers.RMSprop(0.01, momentum=0.8))
+    hist = fit(model, d, 2, [LRSchedulerCallback(lrp.constant(), momentum=sm)])
+    w, vel, buf = np.zeros((D, 1)), np.zeros((D, 1)), np.zeros((D, 1))
+    for t in range(n):
+        g = _grad(w, x, y, t % 6)
+        vel = 0.9 * vel + 0.1 * g * g
+        buf = want_m[t] / 0.9 * 0.8 * buf + 0.01 * g / np.sqrt(vel + 1e-7)
+        w = w - buf
+    close(kernel(model), w, "RMSprop weights vs float64 re-run", rtol=2e-4, atol=1e-5)
+    close(hist.history["momentum"], want_m[[5, 11]] / 0.9 * 0.8, "RMSprop momentum", rtol=1e-12)
+    model = linear_model(keras.optimizers.Nadam(0.01))
+    hist = fit(model, d, 2, [LRSchedulerCallback(lrp.constant(), momentum=sm)])
+    close(hist.history["momentum"], want_m[[5, 11]], "Nadam momentum (beta_1)", rtol=1e-12)
+    if not np.isfinite(kernel(model)).all():
+        raise AssertionError("Nadam: non-finite weights")
+
+    # -- refused: no such hyperparameter, at 0, a plain number
+    expect(ValueError, ["Adagrad", "momentum"], lambda: fit(
+        linear_model(keras.optimizers.Adagrad(0.1)), d, 1,
+        [LRSchedulerCallback(lrp.constant(), momentum=lrp.linear())]))
+    expect(ValueError, ["SGD", "momentum=0.0"], lambda: fit(
+        linear_model(keras.optimizers.SGD(0.1)), d, 1,
+        [LRSchedulerCallback(lrp.constant(), momentum=lrp.linear())]))
+    expect(ValueError, ["Adam", "weight_decay=None"], lambda: fit(
+        linear_model(keras.optimizers.Adam(0.1)), d, 1,
+        [LRSchedulerCallback(lrp.constant(), weight_decay=lrp.linear())]))
+    expect(TypeError, ["momentum", "configure momentum on the optimizer"],
+           lambda: LRSchedulerCallback(lrp.constant(), momentum=0.9))
+    return {"momentum": got_m[:4], "traces": traces[0], "reads": reads[0]}
+
+
 def doctests() -> str:
     """The examples in lrplugins.keras's docstrings run on this backend."""
     import doctest
@@ -699,6 +837,7 @@ SCENARIOS: dict[str, Callable[[], Any]] = {
     "horizon": horizon,
     "reuse": reuse,
     "loss_scale": loss_scale,
+    "momentum": momentum,
 }
 
 

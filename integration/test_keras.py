@@ -46,6 +46,7 @@ SCENARIOS = [
     "cooldown_resume",
     "cooldown_checkpoint",
     "horizon",
+    "momentum",
 ]
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,10 @@ plateau, cooldown, resume) and puts the schedule in force into the optimizer.
 ``keras.models.load_model`` restores it without ``custom_objects``.
 
 Keras internals relied on, each guarded by a scenario of ``integration/keras_scenarios.py``:
-``optimizer._learning_rate`` (a schedule or a float, read without evaluating it; all); the optimizer
-calls its schedule with ``_iterations``, the micro-batch counter (``accumulation``);
+``optimizer._learning_rate`` (a schedule or a float, read without evaluating it; all); the
+optimizer calls its schedule with ``_iterations``, the micro-batch counter (``accumulation``); it
+reads ``beta_1`` / ``momentum`` / ``weight_decay`` when its step is traced, compares ``momentum``
+with 0 (SGD, RMSprop), and is saved by class name and module (``momentum``);
 ``model.make_train_function(force=True)`` (``trace``, ``cooldown``); ``model.fit``'s arguments
 ``validation_data`` and ``callbacks``, read from its frame at train begin, as callbacks have no
 public view of them (``no_validation``, ``errors``); on jax ``callback.model`` syncs the trainer's
@@ -148,6 +150,159 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
 _DEFAULTS = {"scale": 1.0, "gradient_accumulation_steps": 1, "offset": 0}
 
 
+# -- momentum and weight decay: values computed in the compiled step from the update counter ----
+_ATTRS = {"momentum": ("beta_1", "momentum"), "weight_decay": ("weight_decay",)}
+"""The optimizer attribute each scheduled hyperparameter drives (the first one it has)."""
+_EAGER = keras.backend.backend() == "torch"  # torch runs the train step eagerly: a Python float
+_DRIVERS = "_lrplugins_hypers"  # instance attribute: {attr: LearningRateSchedule} in force
+
+
+def _hyper_attr(opt: Any, hyper: str) -> str:
+    """The attribute of ``opt`` that ``hyper`` drives; refuses a missing or zero one."""
+    name = type(opt).__name__
+    for attr in _ATTRS[hyper]:
+        if attr in vars(opt):
+            value = vars(opt)[attr]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value == 0:
+                raise ValueError(
+                    f"LRSchedulerCallback: {name} has {attr}={value!r}; {hyper}= multiplies the "
+                    f"{attr} configured on the optimizer, so configure it as a float > 0 (e.g. "
+                    f"{name}(..., {attr}={0.9 if hyper == 'momentum' else 0.01})) and pass a "
+                    "schedule here"
+                )
+            return attr
+    raise ValueError(
+        f"LRSchedulerCallback: {name} has no {hyper} hyperparameter to schedule (momentum= "
+        "drives beta_1 of the Adam family or momentum of SGD/RMSprop, weight_decay= the "
+        f"optimizer's weight_decay); drop {hyper}= or use an optimizer that has it"
+    )
+
+
+class _Compared:
+    """A traced value that compares as its configured base (``if self.momentum != 0`` in SGD and
+    RMSprop) and converts to its tensor in ``ops`` (``__jax_array__``, ``__tf_tensor__``)."""
+
+    def __init__(self, base: float, value: Any) -> None:
+        self.base, self.value = base, value
+
+    def __eq__(self, other: object) -> bool:
+        return self.base == other
+
+    def __ne__(self, other: object) -> bool:
+        return self.base != other
+
+    def __lt__(self, other: Any) -> bool:
+        return bool(self.base < other)
+
+    def __le__(self, other: Any) -> bool:
+        return bool(self.base <= other)
+
+    def __gt__(self, other: Any) -> bool:
+        return bool(self.base > other)
+
+    def __ge__(self, other: Any) -> bool:
+        return bool(self.base >= other)
+
+    def __bool__(self) -> bool:
+        return bool(self.base)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __jax_array__(self) -> Any:
+        return self.value
+
+    def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(self.value, dtype=dtype, name=name)
+
+    def __mul__(self, other: Any) -> Any:
+        return self.value * other
+
+    def __rmul__(self, other: Any) -> Any:
+        return other * self.value
+
+    def __add__(self, other: Any) -> Any:
+        return self.value + other
+
+    def __radd__(self, other: Any) -> Any:
+        return other + self.value
+
+    def __sub__(self, other: Any) -> Any:
+        return self.value - other
+
+    def __rsub__(self, other: Any) -> Any:
+        return other - self.value
+
+    def __truediv__(self, other: Any) -> Any:
+        return self.value / other
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return other / self.value
+
+    def __neg__(self) -> Any:
+        return -self.value
+
+
+class _Hyper:
+    """The property that replaces ``beta_1`` / ``momentum`` / ``weight_decay`` on the optimizer's
+    scheduled subclass: the configured value (kept in the instance) while nothing drives it, else
+    ``base * schedule(u)`` from the optimizer's update counter, computed when the step is traced
+    (a float on torch, whose train step runs eagerly)."""
+
+    def __init__(self, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, opt: Any, owner: Any = None) -> Any:
+        if opt is None:
+            return self
+        state = vars(opt)
+        if self.attr not in state:
+            raise AttributeError(f"{type(opt).__name__!r} object has no attribute {self.attr!r}")
+        base = state[self.attr]
+        drive = (state.get(_DRIVERS) or {}).get(self.attr)
+        if drive is None:
+            return base
+        if _EAGER:
+            counter = int(ops.convert_to_numpy(opt._iterations))
+            return drive.lr(counter // drive.gradient_accumulation_steps)
+        value = drive(opt._iterations)
+        return _Compared(base, value) if self.attr == "momentum" else value
+
+    def __set__(self, opt: Any, value: Any) -> None:
+        vars(opt)[self.attr] = value
+
+
+_SUBCLASSES: dict[type, type] = {}
+
+
+def _scheduled_class(cls: type) -> type:
+    """``cls`` with the three hyperparameters as :class:`_Hyper` properties (one per class)."""
+    if getattr(cls, "_lrplugins_base", None) is not None:
+        return cls
+    sub = _SUBCLASSES.get(cls)
+    if sub is None:
+
+        def get_config(self: Any) -> Any:  # the configured values, so save/load see a plain cls
+            drivers = vars(self).pop(_DRIVERS, None)
+            try:
+                return cls.get_config(self)  # type: ignore[attr-defined]
+            finally:
+                if drivers is not None:
+                    vars(self)[_DRIVERS] = drivers
+
+        namespace: dict[str, Any] = {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            "_lrplugins_base": cls,
+            "get_config": get_config,
+            **{attr: _Hyper(attr) for attr in ("beta_1", "momentum", "weight_decay")},
+        }
+        sub = _SUBCLASSES[cls] = type(cls.__name__, (cls,), namespace)
+    return sub
+
+
 class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
     """Drive the optimizer's LR from a schedule, a plateau and cooldowns during ``model.fit``.
 
@@ -175,6 +330,17 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
     Patience follows torch: Keras's ``ReduceLROnPlateau(patience=p)`` is ``Plateau(patience=p-1)``.
     ``logs["learning_rate"]`` is the LR of the epoch's last update.
 
+    Momentum and weight decay: ``momentum=`` / ``weight_decay=`` multiply the value configured on
+    the optimizer (``beta_1`` of Adam, AdamW, Adamax, Nadam, Lion, Lamb; ``momentum`` of SGD and
+    RMSprop; ``weight_decay``) at the same update index as the LR; the plateau scales the LR only.
+    The optimizer gets a subclass of its own class whose attribute is ``base * schedule(u)`` from
+    its update counter, read when the train step is traced (no retrace per step; a float per
+    update on torch, whose train step runs eagerly); its ``get_config()`` reports the configured
+    value, so ``model.save`` stores a plain optimizer: the schedules are restored through
+    :meth:`state_dict` / ``backup_dir``, not ``load_model``. An optimizer without the attribute,
+    or with it at 0 or ``None``, is refused. ``logs["momentum"]`` and ``logs["weight_decay"]``
+    are the values of the epoch's last update.
+
     Views (``schedule``, ``bound_schedule``, ``plateau``, ``monitor``, ``run_state``) are
     :class:`lrplugins.RunState`'s, as in the other callbacks; ``lr_schedule`` is the optimizer's.
 
@@ -190,6 +356,9 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         strict: a monitor never fed, or missing, raises (``True``) or warns (``False``).
         horizon: ``"stretch"`` or ``"rebind"``: a continued run with another total.
         backup_dir: the directory of a ``keras.callbacks.BackupAndRestore`` in the same ``fit``.
+        momentum: a schedule (or its config dict) multiplying the optimizer's ``beta_1`` or
+            ``momentum``; a plain number is refused (configure it on the optimizer).
+        weight_decay: a schedule (or its config dict) multiplying the optimizer's ``weight_decay``.
 
     >>> import lrplugins as lrp
     >>> cb = LRSchedulerCallback({"kind": "cosine", "warmup_steps": "5%"}, lrp.Plateau(), "val_loss")
@@ -206,6 +375,8 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         strict: bool = True,
         horizon: str = "stretch",
         backup_dir: str | os.PathLike[str] | None = None,
+        momentum: Schedule | dict[str, Any] | None = None,
+        weight_decay: Schedule | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self._run = run = RunState(
@@ -213,12 +384,16 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
             schedule,
             plateau,
             monitor,
+            momentum=momentum,
+            weight_decay=weight_decay,
             strict=strict,
             horizon=horizon,
             schedule_optional=True,
             per_group=False,
         )
         self._given = None if schedule is None else _compilable("LRSchedulerCallback", run.schedule)
+        for hyper in run.scheduled[1:]:  # momentum, weight_decay: compilable too
+            _compilable("LRSchedulerCallback", (run.spec(hyper) or {})["*"])
         run.on_change = self._mark
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self._lrs: LearningRateSchedule | None = None
@@ -227,6 +402,8 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         self._pending: list[tuple[Any, str, float]] = []
         self._in_fit = self._started = self._dirty = self._evaluated = self._late_check = False
         self._offset = self._epochs_done = 0
+        self._hyper_opt: Any = None  # the optimizer whose momentum / weight decay this drives
+        self._attrs: dict[str, str] = {}  # scheduled hyperparameter -> the optimizer's attribute
 
     @property
     def lr_schedule(self) -> LearningRateSchedule | None:
@@ -281,6 +458,14 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
             )
         if current is not self._lrs:
             self._lrs, self._source = current, self._given or current.schedule
+        attrs = {hyper: _hyper_attr(opt, hyper) for hyper in self._run.scheduled[1:]}
+        if not attrs:
+            vars(opt).pop(_DRIVERS, None)  # another callback's schedules end with its runs
+        elif opt is not self._hyper_opt:
+            opt.__class__ = _scheduled_class(type(opt))
+            vars(opt).pop(_DRIVERS, None)  # nothing in force until the run is bound
+            self._hyper_opt = opt
+        self._attrs = attrs
         return current
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -348,7 +533,8 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
                 "(load_state_dict() or backup_dir=...) to continue its plateau.",
                 stacklevel=2,
             )
-        lrs.base_lr = run.take_groups(0, [{"lr": lrs.base_lr}])[0]["base"]["lr"]
+        group = {"lr": lrs.base_lr, **{h: float(vars(opt)[a]) for h, a in self._attrs.items()}}
+        lrs.base_lr = run.take_groups(0, [group])[0]["base"]["lr"]
         lrs.gradient_accumulation_steps = k
         self._started = self._dirty = True  # fit() compiled its train step before this hook
 
@@ -360,9 +546,11 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         run, lrs = self._run, self._lrs
         self._sync()  # a cooldown asked for during the epoch is recorded before the state is saved
         run.step = self._update()
-        metrics = {k: v for k, v in (logs or {}).items() if k != "learning_rate"}
+        metrics = {k: v for k, v in (logs or {}).items() if k not in _LOGGED}
         if logs is not None and lrs is not None:
             logs["learning_rate"] = lrs.base_lr * run.multiplier(max(run.step - 1, 0))
+            for hyper in self._attrs:
+                logs[hyper] = run.values(hyper, 0, max(run.step - 1, 0))[0]
         evaluated = any(k.startswith("val_") for k in metrics)
         self._evaluated |= evaluated
         if run.monitor is not None and (evaluated or not run.monitor.startswith("val_")):
@@ -397,7 +585,24 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         if self._dirty and lrs is not None and active is not None:
             self._dirty = False
             lrs.schedule, lrs.scale, lrs.offset = active, self._run.scale, self._offset
+            self._drive(lrs.gradient_accumulation_steps)
             self.model.make_train_function(force=True)
+
+    def _drive(self, k: int) -> None:
+        """Put the momentum / weight decay schedules in force (read when the step is traced)."""
+        opt, run = self._hyper_opt, self._run
+        if opt is None or not self._attrs or not run.groups:
+            return
+        base = run.groups[0][0]["base"]
+        vars(opt)[_DRIVERS] = {
+            attr: LearningRateSchedule(
+                run._build(hyper, "*", 0, None),
+                base_lr=base[hyper],
+                gradient_accumulation_steps=k,
+                offset=self._offset,
+            )
+            for hyper, attr in self._attrs.items()
+        }
 
     # -- BackupAndRestore companion file: keyed by the epoch fit() resumes at, two kept -------
     def _backup_path(self) -> str:
@@ -419,6 +624,7 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
 
 
 _NO_VAL = "model.fit() got no validation_data= and no validation_split="
+_LOGGED = ("learning_rate", "momentum", "weight_decay")  # written by this callback, not metrics
 _LR_OWNERS = (
     keras.callbacks.ReduceLROnPlateau,
     keras.callbacks.LearningRateScheduler,
