@@ -308,6 +308,11 @@ class RunState:
             return None
         return self._build("lr", "*", 0, None)
 
+    def active_for(self, hyper: str) -> Schedule:
+        """The schedule in force for ``hyper`` (``"lr"``, ``"momentum"``, ``"weight_decay"``) of
+        the groups present from the start (key ``"*"``); the run must be bound."""
+        return self._build(hyper, "*", 0, None)
+
     @property
     def scale(self) -> float:
         """The factor applied on top of the LR schedules (the plateau scale until a cooldown)."""

@@ -596,7 +596,7 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         base = run.groups[0][0]["base"]
         vars(opt)[_DRIVERS] = {
             attr: LearningRateSchedule(
-                run._build(hyper, "*", 0, None),
+                run.active_for(hyper),
                 base_lr=base[hyper],
                 gradient_accumulation_steps=k,
                 offset=self._offset,
