@@ -64,7 +64,7 @@ def train(model: nn.Module, opt: Any, sched: LRScheduler, data: Any, epochs: int
         for x, y in data:
             x = x + 0.01 * torch.from_numpy(np.random.standard_normal(x.shape).astype("float32"))
             x = x * random.uniform(0.9, 1.1)
-            trace.append([g["lr"] for g in opt.param_groups])
+            trace.append([float(g["lr"]) for g in opt.param_groups])
             opt.zero_grad()
             loss_fn(model(x), y).backward()
             opt.step()
@@ -98,6 +98,35 @@ def test_find_lr_then_training_is_training() -> None:
     assert 1e-5 < finder.suggestion < 10.0
     assert finder.base_lrs == [3e-3, 1e-3]  # initial_lr: the scheduler had set lr to 0
     assert finder.suggested_lrs == pytest.approx([finder.suggestion, finder.suggestion / 3])
+
+
+def test_tensor_hyperparameters_are_restored_by_value() -> None:
+    """``lr`` and ``betas`` as tensors (the ``torch.compile`` recipe): the sweep writes into the
+    same tensors, so the restore must put their values back, not the moved tensors."""
+
+    def tensor_run(with_test: bool) -> tuple[nn.Module, list, Any]:
+        torch.manual_seed(5)
+        np.random.seed(5)
+        random.seed(5)
+        model, opt, _ = make()
+        for g in opt.param_groups:
+            g["lr"] = torch.tensor(g["lr"])
+            g["betas"] = (torch.tensor(0.9), torch.tensor(0.999))
+        sched = LRScheduler(opt, lrp.cosine(total_steps=24, warmup_steps=4))
+        lrs = [g["lr"] for g in opt.param_groups]
+        loader = DataLoader(dataset(), batch_size=8, shuffle=True)
+        finder = None
+        if with_test:
+            finder = find_lr(model, opt, loader, loss_fn, min_lr=1e-5, max_lr=10.0, steps=40)
+            # the same tensor objects (a compiled step keeps reading them), their values back
+            assert all(g["lr"] is lr for g, lr in zip(opt.param_groups, lrs))
+        return model, train(model, opt, sched, loader), finder
+
+    with_test = tensor_run(True)
+    plain = tensor_run(False)
+    assert plain[1][0] == [0.0, 0.0] and plain[1][5][0] > 0  # warmup from 0, then moving
+    assert_same(with_test, plain)
+    assert with_test[2].stop_reason == "diverged"
 
 
 def test_groups_keep_their_ratio_during_the_sweep() -> None:

@@ -63,7 +63,12 @@ class ModelSnapshot:
 
 class OptimizerSnapshot:
     """An optimizer's ``state_dict`` (state and hyper-parameters, the LRs included) and the
-    step counters that torch's LR schedulers keep on it."""
+    step counters that torch's LR schedulers keep on it.
+
+    Tensor hyper-parameters (``lr`` and ``betas`` as tensors, for fused or capturable optimizers
+    and ``torch.compile``) are restored by value into the same tensor objects: the sweep writes
+    into them in place, and a compiled step keeps reading the objects it was traced with.
+    """
 
     _COUNTERS = ("_opt_called",)
 
@@ -71,6 +76,13 @@ class OptimizerSnapshot:
         self.optimizer = optimizer
         self.state = copy.deepcopy(optimizer.state_dict())
         self.groups = [dict(g) for g in optimizer.param_groups]  # keys load_state_dict drops
+        self.tensors = [
+            (t, t.detach().clone())
+            for g in self.groups
+            for k, v in g.items()
+            if k != "params"
+            for t in _tensors_in(v)
+        ]
         self.counters = {k: getattr(optimizer, k) for k in self._COUNTERS if hasattr(optimizer, k)}
 
     def restore(self) -> None:
@@ -78,6 +90,9 @@ class OptimizerSnapshot:
         for group, saved in zip(self.optimizer.param_groups, self.groups):
             group.clear()
             group.update(saved)
+        with torch.no_grad():
+            for live, value in self.tensors:
+                live.copy_(value)
         for k in self._COUNTERS:
             if k in self.counters:
                 setattr(self.optimizer, k, self.counters[k])
@@ -126,6 +141,15 @@ def loader_generators(data: Any) -> list[torch.Generator]:
         if isinstance(g, torch.Generator):
             found.append(g)
     return found
+
+
+def _tensors_in(value: Any) -> list[torch.Tensor]:
+    """The tensors a hyper-parameter holds: itself, or the items of a tuple such as ``betas``."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if isinstance(v, torch.Tensor)]
+    return []
 
 
 def _unique(items: list[Any]) -> list[Any]:
