@@ -154,6 +154,34 @@ def test_loader_with_its_own_generator() -> None:
     assert_same(with_test, run(False, loader()))
 
 
+class Noisy(TensorDataset):
+    """Draws from the worker's torch generator for every sample (an augmentation), so a worker
+    whose generator the sweep moved shows in the batches."""
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        x, y = super().__getitem__(i)
+        return x + 0.01 * torch.randn(x.shape), y
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_loader_with_workers(persistent: bool) -> None:
+    """Persistent workers keep their iterator and their generators from epoch to epoch: the
+    sweep must not use (and move) the ones training gets."""
+
+    def loader() -> DataLoader:
+        return DataLoader(
+            Noisy(*dataset().tensors),
+            batch_size=8,
+            shuffle=True,
+            num_workers=1,
+            persistent_workers=persistent,
+        )
+
+    a_loader = loader()
+    with_test = run(True, a_loader)
+    assert_same(with_test, run(False, loader()))
+
+
 class Stateful:
     """A loader with a position it keeps across iterations (like torchdata's
     StatefulDataLoader): each ``iter`` continues where the last one stopped."""

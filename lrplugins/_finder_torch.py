@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import random
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager
 from typing import Any, Literal
 
 try:
@@ -143,6 +143,34 @@ def loader_generators(data: Any) -> list[torch.Generator]:
     return found
 
 
+@contextmanager
+def own_workers(loaders: Iterable[Any]) -> Iterator[None]:
+    """Within it, a DataLoader with persistent workers starts workers of its own for the sweep;
+    afterwards those are shut down and the loader gets back the iterator it had (or none).
+
+    Persistent workers keep their iterator, and the random generators in them, from one epoch to
+    the next (the iterator's base seed is drawn once, when it is made): training after the sweep
+    must get the workers it would have had, not ones the sweep moved.
+    """
+    saved = []
+    for loader in _unique(list(loaders)):
+        if (
+            isinstance(loader, torch.utils.data.DataLoader)
+            and loader.persistent_workers
+            and loader.num_workers > 0
+        ):
+            saved.append((loader, loader._iterator))
+            loader._iterator = None
+    try:
+        yield
+    finally:
+        for loader, iterator in saved:
+            sweep_iterator = loader._iterator
+            loader._iterator = iterator
+            if sweep_iterator is not None and sweep_iterator is not iterator:
+                sweep_iterator._shutdown_workers()  # type: ignore[attr-defined]
+
+
 def _tensors_in(value: Any) -> list[torch.Tensor]:
     """The tensors a hyper-parameter holds: itself, or the items of a tuple such as ``betas``."""
     if isinstance(value, torch.Tensor):
@@ -264,8 +292,10 @@ def find_lr(
     Afterwards the model's parameters, buffers, gradients and train/eval flags, the optimizer's
     state and hyper-parameters (its LRs included), the random number generators (Python,
     numpy, torch CPU and CUDA, and a DataLoader's own ``generator``) and the position of a
-    stateful loader (one with ``state_dict``/``load_state_dict``) are restored, also when the
-    sweep raises: training afterwards is the training you would have had without the test.
+    stateful loader (one with ``state_dict``/``load_state_dict``) are restored, and a DataLoader
+    with persistent workers runs the sweep on workers of its own (training keeps the ones it
+    would have had), also when the sweep raises: training afterwards is the training you would
+    have had without the test.
     ``data`` must be re-iterable (a DataLoader, a list); a one-shot iterator is refused because
     the test would consume it.
 
@@ -315,8 +345,11 @@ def find_lr(
     try:
         finder.begin(base_lrs([optimizer]))
         model.train()
-        batches = _cycle(data)
-        with progress_bar(progress, steps, "LR range test") as bar:
+        with (
+            own_workers([data]),
+            progress_bar(progress, steps, "LR range test") as bar,
+            closing(_cycle(data)) as batches,
+        ):
             for step in range(steps):
                 set_lrs([optimizer], finder.group_lrs(step))
                 optimizer.zero_grad(set_to_none=True)
@@ -339,7 +372,7 @@ def find_lr(
     return finder
 
 
-def _cycle(data: Iterable[Any]) -> Iterator[Any]:
+def _cycle(data: Iterable[Any]) -> Generator[Any, None, None]:
     while True:
         empty = True
         for batch in data:
