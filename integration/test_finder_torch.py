@@ -283,6 +283,21 @@ def test_nan_loss_stops_the_sweep() -> None:
         _ = finder.suggestion
 
 
+def test_a_loss_that_turns_nan_after_three_steps_is_refused() -> None:
+    model, opt, _ = make()
+    calls = []
+
+    def loss_nan_from_4(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        loss = loss_fn(out, y)
+        return loss * math.nan if len(calls) > 3 else loss
+
+    finder = find_lr(model, opt, DataLoader(dataset(), batch_size=8), loss_nan_from_4)
+    assert finder.stop_reason == "non-finite" and len(finder.lrs) == 4
+    with pytest.raises(RuntimeError, match="3 with a finite loss.*the loss was nan at step 4"):
+        _ = finder.suggestion
+
+
 def test_docstring_example() -> None:
     import doctest
 

@@ -93,6 +93,9 @@ _MEDIAN_WIDTH = 5
 _KERNEL_FRACTION = 0.025
 # The knee: the loss within this fraction of its total drop from the lowest point.
 _KNEE_FRACTION = 0.1
+# No rule suggests from fewer finite losses than this past the start the rules leave out: a loss
+# that turns NaN (or diverges) that early says the sweep started too high or the loss is broken.
+_MIN_POINTS = 3
 
 
 def _check_positive_float(owner: str, name: str, value: Any) -> float:
@@ -414,9 +417,11 @@ class LRFinder:
     @property
     def suggestions(self) -> dict[str, float | None]:
         """Every rule's suggested LR for the reference group (``None`` where the record is too
-        short for that rule: fewer than 2 usable points)."""
+        short for that rule: fewer than 2 usable points; and for every rule where fewer than 3
+        finite losses follow the first ``steps // 10`` that the rules leave out)."""
         if self._cache is None:
-            self._cache = {name: self._suggest(name) for name in RULES}
+            enough = self._finite_prefix() >= self._skip() + _MIN_POINTS
+            self._cache = {name: self._suggest(name) if enough else None for name in RULES}
         return dict(self._cache)
 
     def _trimmed(self) -> tuple[list[float], list[float]]:
@@ -481,14 +486,23 @@ class LRFinder:
         """The suggested LR of the reference group, by :attr:`rule`: the LR to configure.
 
         Raises ``RuntimeError`` when the record is too short to suggest anything (the sweep
-        stopped after a step or two: lower ``min_lr`` or check the loss).
+        stopped, at a NaN or infinite loss or on divergence, before 3 finite losses followed the
+        first ``steps // 10``: lower ``min_lr`` or check the loss).
         """
         value = self.suggestions[self.rule]
         if value is None:
+            finite = self._finite_prefix()
+            bad = (
+                f"; the loss was {self.losses[finite]} at step {finite + 1} "
+                f"(LR {self.lrs[finite]:.3g})"
+                if finite < len(self.losses)
+                else ""
+            )
             raise RuntimeError(
                 f"LRFinder: no suggestion: the sweep recorded {len(self.lrs)} step(s) "
-                f"({self._finite_prefix()} with a finite loss, stop: {self.stop_reason}); "
-                "the rule needs more: lower min_lr, raise steps, or check the loss"
+                f"({finite} with a finite loss, stop: {self.stop_reason}){bad}; a suggestion "
+                f"needs {self._skip() + _MIN_POINTS} finite losses (the rules leave out the "
+                f"first {self._skip()}): lower min_lr, raise steps, or check the loss"
             )
         return value
 

@@ -284,6 +284,20 @@ def test_too_short_a_record_has_no_suggestion() -> None:
         _ = f.suggestion
 
 
+@pytest.mark.parametrize("steps", [20, 100])
+def test_a_loss_that_turns_nan_early_is_refused(steps: int) -> None:
+    """Three finite losses, then NaN: no rule may suggest from the start of the sweep alone."""
+    f = sweep(bowl, nan_from=3, steps=steps)
+    assert f.stop_reason == "non-finite" and len(f.lrs) == 4
+    assert all(v is None for v in f.suggestions.values())
+    assert f.to_dict()["suggestion"] is None
+    with pytest.raises(RuntimeError, match=r"3 with a finite loss.*the loss was nan at step 4"):
+        _ = f.suggestion
+    # past the start the rules leave out (steps // 10), a few finite losses are enough
+    g = sweep(bowl, nan_from=steps // 10 + 3, steps=steps)
+    assert g.suggestion == g.suggestions["knee"] is not None
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_rule_picks_the_suggestion(rule: str) -> None:
     ref = sweep(bowl, noise=0.01)
