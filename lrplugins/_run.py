@@ -38,8 +38,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Union
 
+from . import _validate as v
 from ._plateau import Plateau
-from ._schedules import Schedule, UnboundScheduleError, from_config
+from ._schedules import Schedule, UnboundScheduleError, constant, from_config
 
 __all__ = ["FORMAT", "HORIZONS", "HYPERPARAMETERS", "MissingMetricError", "RunState", "RunViews"]
 
@@ -235,6 +236,8 @@ class RunState:
         self._fresh_plateau = None if plateau is None else plateau.state_dict()
         self.on_change: Callable[[], None] | None = None
         self._loaded: dict[str, Any] | None = None
+        # cooldowns requested while no run is in progress: applied by the next begin()
+        self._pending: list[dict[str, Any]] = []
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
@@ -245,13 +248,17 @@ class RunState:
         self.groups: dict[int, list[dict[str, Any]]] = {}  # optimizer key -> its groups
         self._bound = False
         self._baked = False  # a cooldown baked the plateau scale into the LR schedules
-        self._built: dict[tuple[str, GroupKey, int, int | None], Schedule] = {}
+        self._built: dict[tuple[str, GroupKey, int, int | None, int], Schedule] = {}
         # optimizer key -> its base LRs when all its groups are on the "*" clock 0, else []
         self._uniform: dict[int, list[float]] = {}
         self._fast: Schedule | None = None  # active, cached for the per-update path
+        self._per_opt = False  # an event starts at a different update for each optimizer
         self._cache_step, self._cache_value = -1, 0.0
         self._scheduled = tuple(h for h in HYPERPARAMETERS if h in self._specs)
         self._warned_missing = False
+        self._keys_checked = False  # the "key that matches no group" warning, at the first update
+        self._optimizers: dict[int, str] = {}  # optimizer key -> its class name, for messages
+        self.in_progress = False  # between begin() and end()
 
     def start_fresh(self) -> None:
         """Forget the runtime state of a previous run (a new ``fit``/``train``, not a resume)."""
@@ -262,6 +269,59 @@ class RunState:
     def forget_checkpoint(self) -> None:
         """Drop a loaded checkpoint that no run took over (a fit that never started training)."""
         self._loaded = None
+
+    # -- the lifecycle: what an adapter reports (see docs/adapters.md) ---------------------------
+    def begin(
+        self,
+        step: int,
+        total_steps: int | None = None,
+        steps_per_epoch: int | None = None,
+        *,
+        at: Mapping[int, int] | None = None,
+        hint: str = "",
+    ) -> str:
+        """Training begins at update ``step``: decide what kind of run this is, bind, apply what
+        was pending. Returns the decision:
+
+        - ``"resume"``: a checkpoint was loaded (:meth:`load_state_dict`): its schedules, run
+          length and events are taken over (a changed ``total_steps`` is a horizon change);
+        - ``"fresh"``: ``step == 0`` and nothing loaded: a new run (a reused adapter forgets the
+          previous run's events, groups and plateau);
+        - ``"continue"``: nothing loaded, but this run state ran the updates before ``step`` in
+          memory (the same trainer trains more): kept as it is, a changed length as on resume;
+        - ``"foreign"``: ``step > 0`` with no state of this run (a checkpoint written without
+          it): a new run state that starts at ``step``; the adapter decides the base values.
+
+        ``total_steps`` / ``steps_per_epoch`` are what the trainer knows (``None``: unknown);
+        ``hint`` is appended to the error when a schedule still cannot be bound. Cooldowns
+        requested while no run was in progress start at ``step`` (``at``: each optimizer's own
+        next update, where they count separately).
+        """
+        step = int(step)
+        if self._loaded is not None:
+            decision = "resume"
+        elif step == 0:
+            decision = "fresh"
+        elif self._bound and step - 1 <= self.step <= step:  # its last update was step - 1
+            decision = "continue"
+        else:
+            decision = "foreign"
+        if decision in ("fresh", "foreign"):
+            self.start_fresh()
+        self.bind(total_steps, steps_per_epoch, step=step, hint=hint)
+        self.step = step
+        pending, self._pending = self._pending, []
+        for request in pending:
+            self._add_cooldown(request, step if at is None else at, notify=False)
+        return decision
+
+    def end(self) -> None:
+        """The run ended (or raised). A checkpoint loaded for a run that never began is dropped;
+        a :meth:`cooldown` from now on waits for the next run."""
+        if self._loaded is not None:
+            self._loaded = None
+            self.start_fresh()
+        self.in_progress = False
 
     # -- schedules --------------------------------------------------------------------------------
     @property
@@ -361,14 +421,15 @@ class RunState:
                         f"{self.owner}: cannot bind {name}={s!r}: missing "
                         f"{'; '.join(bound.missing)}." + (f" {hint}" if hint else "")
                     )
-        self._bound = True
+        self._bound = self.in_progress = True
         self._invalidate()
         if previous_total is not None and total_steps is not None and total_steps != previous_total:
             self._new_horizon(previous_total, total_steps, step)
-        for records in self.groups.values():  # build now: a bad event fails here, not later
+        for opt, records in self.groups.items():  # build now: a bad event fails here, not later
             for r in records:
                 for hyper in self.scheduled:
-                    self._of(hyper, r)
+                    if hyper in r["keys"]:  # else: added on resume, filled by take_groups
+                        self._of(hyper, r, opt)
         return self.active
 
     def _take_over(self, loaded: dict[str, Any]) -> None:
@@ -385,7 +446,15 @@ class RunState:
                     )
                 continue
             saved = _spec_from_config(config)
-            if live is not None and not _same_spec(saved, live, loaded):
+            if live is None and hyper != "lr":
+                warnings.warn(
+                    f"{self.owner}: the checkpoint schedules {_SPEC_ARGS[hyper]} {_show(saved)}, "
+                    f"this run was given no {_SPEC_ARGS[hyper]}=; the checkpoint's is used (the "
+                    "checkpoint wins, as for every argument). Start a fresh run to stop "
+                    "scheduling it.",
+                    stacklevel=4,
+                )
+            elif live is not None and not _same_spec(saved, live, loaded):
                 warnings.warn(
                     f"{self.owner}: the checkpoint was saved with {_SPEC_ARGS[hyper]} "
                     f"{_show(saved)}, this run was given {_show(live)}; the checkpoint's is "
@@ -423,10 +492,26 @@ class RunState:
             )
             self.total_steps = new
             self.events = [e for e in self.events if e["kind"] != "stretch"]
+            for records in self.groups.values():  # groups that joined late: their rest too
+                for r in records:
+                    if r["join"]:
+                        r["total"] = new
         else:
+            ends = [b.end for b in self._in_force()]
             event = {"kind": "stretch", "at": int(step), "total_steps": int(new)}
             self._check_event(event)
             self.events.append(event)
+            if all(e is not None and e <= step for e in ends):
+                warnings.warn(
+                    f"{self.owner}: the run length changed from {old} to {new} updates, but the "
+                    f"schedule already ended (at update {max(e or 0 for e in ends)}, before the "
+                    f"resume at update {step}): the LR holds its final value until update {new}; "
+                    "nothing is stretched (horizon='rebind' binds the schedules again for "
+                    f"{new} updates instead).",
+                    stacklevel=4,
+                )
+                self._invalidate()
+                return
             warnings.warn(
                 f"{self.owner}: the run length changed from {old} to {new} updates; the rest of "
                 f"the schedule is {'stretched' if new > old else 'squeezed'} from update {step} "
@@ -436,16 +521,27 @@ class RunState:
             )
         self._invalidate()
 
+    def _in_force(self) -> list[Schedule]:
+        """Every schedule in force now: each spec key from the start, each late group's own."""
+        built = [self._build(h, k, 0, None) for h, spec in self._specs.items() for k in spec]
+        for opt, records in self.groups.items():
+            built += [self._of(h, r, opt) for r in records if r["join"] for h in r["keys"]]
+        return built
+
     def _invalidate(self) -> None:
         """Forget every built schedule and cached value (after a bind, an event, a new spec)."""
         self._built.clear()
         self._fast = None
         self._cache_step = -1
         self._scheduled = tuple(h for h in HYPERPARAMETERS if h in self._specs)
+        self._per_opt = any("ats" in e for e in self.events)
 
-    def _build(self, hyper: str, key: GroupKey, join: int, total: int | None) -> Schedule:
-        """The schedule in force for a group with ``key`` that joined at update ``join``."""
-        memo = (hyper, key, join, total)
+    def _build(
+        self, hyper: str, key: GroupKey, join: int, total: int | None, opt: int = 0
+    ) -> Schedule:
+        """The schedule in force for a group of optimizer ``opt`` with ``key`` that joined at
+        update ``join``."""
+        memo = (hyper, key, join, total, opt if self._per_opt else 0)
         built = self._built.get(memo)
         if built is not None:
             return built
@@ -453,7 +549,8 @@ class RunState:
         s = self._specs[hyper][key].bind(total_steps=length, steps_per_epoch=self.steps_per_epoch)
         cooled = False
         for event in self.events:
-            at = event["at"] - join
+            ats = event.get("ats")
+            at = (event["at"] if ats is None else ats.get(str(opt), event["at"])) - join
             if event["kind"] == "stretch":
                 if at >= 0 and not (hyper == "lr" and cooled):
                     s = _stretch(s, at, event["total_steps"] - join)
@@ -461,7 +558,7 @@ class RunState:
                 base = s if event["scale"] == 1.0 else s * event["scale"]
                 steps = event["steps"] + min(at, 0)  # a group that joined during it: the rest
                 s = base.cooldown(
-                    at=max(at, 0), steps=max(steps, 1), shape=event["shape"], final=event["final"]
+                    at=max(at, 0), steps=max(steps, 0), shape=event["shape"], final=event["final"]
                 )
                 cooled = True
         self._built[memo] = s
@@ -485,14 +582,23 @@ class RunState:
         return self._cache_value * plateau.scale
 
     def take_groups(
-        self, key: int, groups: list[dict[str, Any]], *, base_lrs: list[float] | None = None
+        self,
+        key: int,
+        groups: list[dict[str, Any]],
+        *,
+        base_lrs: list[float] | None = None,
+        optimizer: Any = None,
     ) -> list[dict[str, Any]]:
         """Register optimizer ``key``'s parameter groups (the checkpoint's, when resuming).
 
         Each group's base values are its configured ``lr`` (or ``base_lrs``), momentum
         (``momentum`` or ``betas[0]``) and ``weight_decay``, for what this run schedules. A group
-        no schedule key matches, or a hyperparameter the optimizer lacks, is refused.
+        no schedule key matches, or a hyperparameter the optimizer lacks, is refused (naming
+        ``optimizer``'s class). On resume the checkpoint's groups are kept; a hyperparameter
+        scheduled since (``momentum=`` added) takes its base from ``groups``.
         """
+        if optimizer is not None:
+            self._optimizers[key] = type(optimizer).__name__
         saved = self.groups.get(key)
         if saved is not None:
             if len(saved) != len(groups):
@@ -501,6 +607,14 @@ class RunState:
                     f"optimizer {key}, but it now has {len(groups)}; got base_lrs="
                     f"{[g['base']['lr'] for g in saved]}"
                 )
+            added = [h for h in self.scheduled if any(h not in r["keys"] for r in saved)]
+            for i, r in enumerate(saved):
+                for hyper in added:
+                    r["keys"][hyper] = self._match(key, i, r["name"])[hyper]
+                    if hyper != "lr":
+                        r["base"][hyper] = self._base(key, i, groups[i], hyper)
+            if added:
+                self._check_hyper_present(key, saved)
             return saved
         bases = base_lrs if base_lrs is not None else [float(g["lr"]) for g in groups]
         records = [self._record(key, i, g, bases[i], 0) for i, g in enumerate(groups)]
@@ -514,14 +628,7 @@ class RunState:
         name = group.get("name")
         base = {"lr": float(lr)}
         for hyper in self.scheduled[1:]:
-            value = _read(group, hyper)
-            if value is None:
-                raise ValueError(
-                    f"{self.owner}: parameter group {index} of optimizer {key} has no {hyper} "
-                    f"hyperparameter to schedule (keys: {sorted(k for k in group if k != 'params')})"
-                    f"; drop {_SPEC_ARGS[hyper]}= or use an optimizer that has it"
-                )
-            base[hyper] = value
+            base[hyper] = self._base(key, index, group, hyper)
         record = {
             "name": name if isinstance(name, str) else None,
             "join": int(join),
@@ -530,6 +637,40 @@ class RunState:
             "keys": self._match(key, index, name if isinstance(name, str) else None),
         }
         return record
+
+    def _base(self, key: int, index: int, group: Mapping[str, Any], hyper: str) -> float:
+        """The configured ``hyper`` of a group, or a refusal naming the optimizer."""
+        value = _read(group, hyper)
+        if value is None:
+            raise ValueError(
+                f"{self.owner}: {_SPEC_ARGS[hyper]}= cannot be scheduled on "
+                f"{self._optimizer(key)}: its parameter group {index} has no {hyper} "
+                f"hyperparameter (keys: {sorted(k for k in group if k != 'params')}); drop "
+                f"{_SPEC_ARGS[hyper]}= or use an optimizer that has it"
+            )
+        return value
+
+    def _optimizer(self, key: int) -> str:
+        name = self._optimizers.get(key)
+        return f"optimizer {key}" + (f" ({name})" if name else "")
+
+    def _warn_unmatched_keys(self) -> None:
+        """Warn once when a group key matches no group while some group falls back to ``"*"``."""
+        self._keys_checked = True
+        records = [r for rs in self.groups.values() for r in rs]
+        for hyper, spec in self._specs.items():
+            used = {r["keys"].get(hyper) for r in records}
+            unmatched = [k for k in spec if k != "*" and k not in used]
+            if unmatched and "*" in used:
+                names = [r["name"] for r in records]
+                warnings.warn(
+                    f"{self.owner}: {_SPEC_ARGS[hyper]} has key(s) {unmatched} that match no "
+                    f"parameter group (groups: names {names}, indices 0-{len(records) - 1}), "
+                    "while some group falls back to '*'; a typo would train that group on the "
+                    "'*' schedule. Such a key still applies to a group of that name that joins "
+                    "later.",
+                    stacklevel=4,
+                )
 
     def _match(self, key: int, index: int, name: str | None) -> dict[str, GroupKey]:
         """The spec key of group ``index`` (its name, its index, or ``"*"``) in every spec."""
@@ -549,9 +690,9 @@ class RunState:
         for hyper in self.scheduled[1:]:
             if records and all(r["base"][hyper] == 0.0 for r in records):
                 raise ValueError(
-                    f"{self.owner}: every parameter group of optimizer {key} has {hyper}=0, so "
-                    f"there is nothing for {_SPEC_ARGS[hyper]}= to scale; configure {hyper} on "
-                    "the optimizer (the schedule multiplies it)"
+                    f"{self.owner}: every parameter group of {self._optimizer(key)} has "
+                    f"{hyper}=0, so there is nothing for {_SPEC_ARGS[hyper]}= to scale; configure "
+                    f"{hyper} on the optimizer (the schedule multiplies it)"
                 )
 
     def _adopt(self, key: int, groups: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
@@ -568,9 +709,9 @@ class RunState:
         self._uniform.pop(key, None)
         return records
 
-    def _of(self, hyper: str, record: dict[str, Any]) -> Schedule:
-        """The schedule in force for ``hyper`` of a group ``record``."""
-        return self._build(hyper, record["keys"][hyper], record["join"], record["total"])
+    def _of(self, hyper: str, record: dict[str, Any], opt: int = 0) -> Schedule:
+        """The schedule in force for ``hyper`` of a group ``record`` of optimizer ``opt``."""
+        return self._build(hyper, record["keys"][hyper], record["join"], record["total"], opt)
 
     def lrs(self, key: int, step: int, groups: list[dict[str, Any]]) -> list[float]:
         """The LR of each of ``groups`` (optimizer ``key``'s param groups) at update ``step``.
@@ -585,19 +726,22 @@ class RunState:
         if bases is None:  # every group on the "*" schedule from update 0: one multiplier
             uniform = all(r["join"] == 0 and r["keys"]["lr"] == "*" for r in records)
             bases = self._uniform[key] = [r["base"]["lr"] for r in records] if uniform else []
-        if bases:
+        if not self._keys_checked:
+            self._warn_unmatched_keys()
+        if bases and not (key and self._per_opt):
             m = self.multiplier(step)
             return [b * m for b in bases]
-        return [r["base"]["lr"] * self.group_multiplier(r, step) for r in records]
+        return [r["base"]["lr"] * self.group_multiplier(r, step, key) for r in records]
 
-    def group_multiplier(self, record: dict[str, Any], step: int) -> float:
-        """The LR multiplier of the group ``record`` (an entry of :attr:`groups`) at ``step``."""
-        return self._of("lr", record)(max(step - record["join"], 0)) * self.scale
+    def group_multiplier(self, record: dict[str, Any], step: int, opt: int = 0) -> float:
+        """The LR multiplier of the group ``record`` (an entry of :attr:`groups`) of optimizer
+        ``opt`` at ``step``."""
+        return self._of("lr", record, opt)(max(step - record["join"], 0)) * self.scale
 
     def values(self, hyper: str, key: int, step: int) -> list[float]:
         """The value of ``hyper`` (``"momentum"``, ``"weight_decay"``) for each group of ``key``."""
         return [
-            r["base"][hyper] * self._of(hyper, r)(max(step - r["join"], 0))
+            r["base"][hyper] * self._of(hyper, r, key)(max(step - r["join"], 0))
             for r in self.groups[key]
         ]
 
@@ -698,48 +842,106 @@ class RunState:
         return None if count == 0 else total / count
 
     # -- events -----------------------------------------------------------------------------------
-    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
-        """Start a cooldown at the next update (:attr:`step`) from the LR in force.
+    def cooldown(
+        self,
+        steps: int | str,
+        shape: str = "1-sqrt",
+        final: float = 0.0,
+        *,
+        at: int | Mapping[int, int] | None = None,
+    ) -> None:
+        """Start a cooldown at the next update from the LR in force; pending while no run is.
 
-        From update ``at = step`` each group's LR multiplier decays from its value at ``at``
-        (plateau scale included) to ``final`` over ``steps`` updates, with ``shape`` as in
-        :meth:`lrplugins.Schedule.cooldown`, then holds ``final``. The plateau stops scaling the
+        From update ``at`` each group's LR multiplier decays from its value there (plateau scale
+        included) to ``final`` over ``steps`` updates, with ``shape`` as in
+        :meth:`lrplugins.Schedule.cooldown`, then holds ``final``; the plateau stops scaling the
         LR. A second call starts a new cooldown from the multiplier in force at that point; a call
         after the schedule ended decays from its final value. A cooldown keeps its end when the
         run length changes later.
+
+        Args:
+            steps: the length in optimizer updates (a non-negative int; ``0``: the final value
+                from the next update), or a duration string: ``"N%"`` of the run's length,
+                ``"Nep"`` epochs. A cooldown longer than what remains of the run warns.
+            shape: ``"1-sqrt"``, ``"linear"`` or ``"cosine"``.
+            final: the multiplier reached at the end (finite, >= 0).
+            at: the index of the next update (default :attr:`step`), or a dict from optimizer key
+                to its own next update where optimizers count separately: each starts there.
+
+        While no run is in progress (before :meth:`begin`, after :meth:`end`) the request is
+        checked at once and kept: it starts at the first update of the next run, fresh or resumed.
+
+        Raises:
+            TypeError / ValueError: a bad argument, named with its value (nothing is recorded).
         """
-        if not self._bound:
-            raise RuntimeError(
-                f"{self.owner}.cooldown(): the schedule is not bound yet; call it once training "
-                "has started"
-            )
-        event = {
+        request = _cooldown_request(f"{self.owner}.cooldown", steps, shape, final)
+        if not self.in_progress:
+            self._pending.append(request)
+            return
+        self._add_cooldown(request, self.step if at is None else at)
+
+    def _add_cooldown(
+        self, request: dict[str, Any], at: int | Mapping[int, int], *, notify: bool = True
+    ) -> None:
+        ats = {int(k): int(n) for k, n in at.items()} if isinstance(at, Mapping) else {}
+        first = min(ats.values()) if ats else int(at)  # type: ignore[arg-type]
+        event: dict[str, Any] = {
             "kind": "cooldown",
-            "at": int(self.step),
-            "steps": steps,
-            "shape": shape,
-            "final": final,
+            "at": first,
+            "steps": self._updates(request["steps"]),
+            "shape": request["shape"],
+            "final": request["final"],
             "scale": self.scale,
         }
+        if ats and set(ats.values()) != {first}:
+            event["ats"] = {str(k): n for k, n in ats.items()}
         self._check_event(event)
+        total = self.current_total
+        last = max(ats.values()) if ats else first
+        if total is not None and last + event["steps"] > total:
+            warnings.warn(
+                f"{self.owner}.cooldown(): steps={request['steps']!r} ({event['steps']} updates) "
+                f"from update {last} ends at update {last + event['steps']}, after the run's "
+                f"last update ({total - 1}, total_steps={total}): the run ends before the LR "
+                "reaches final.",
+                stacklevel=4,
+            )
         self.events.append(event)
         self._baked = True
         self._invalidate()
-        self._changed()
+        if notify:  # begin() applies pending ones before the adapter writes the first values
+            self._changed()
+
+    def _updates(self, steps: int | str) -> int:
+        """A cooldown length in updates (``"N%"`` of the run in force, ``"Nep"`` epochs)."""
+        if isinstance(steps, int):
+            return steps
+        num, unit = v.split_duration(steps)
+        per = self.current_total if unit == "%" else self.steps_per_epoch
+        if per is None:
+            need = "total_steps" if unit == "%" else "steps_per_epoch"
+            raise ValueError(
+                f"{self.owner}.cooldown(): steps={steps!r} needs the run's {need}, which this run "
+                "does not know; give the length in updates (an int)"
+            )
+        return math.ceil(num * per / (100 if unit == "%" else 1))
 
     def _check_event(self, event: dict[str, Any]) -> None:
         """Build every schedule with ``event`` added; raise (changing nothing) if one refuses."""
-        saved_events, saved_built = self.events, self._built
+        saved_events, saved_built, saved_per_opt = self.events, self._built, self._per_opt
         self.events, self._built = [*saved_events, event], {}
+        self._per_opt = saved_per_opt or "ats" in event
         try:
             for hyper, spec in self._specs.items():
                 for k in spec:
                     self._build(hyper, k, 0, None)
-            for record in [r for rs in self.groups.values() for r in rs]:
-                for hyper in self.scheduled:
-                    self._of(hyper, record)
+            for opt, records in self.groups.items():
+                for record in records:
+                    for hyper in self.scheduled:
+                        if hyper in record["keys"]:
+                            self._of(hyper, record, opt)
         finally:
-            self.events, self._built = saved_events, saved_built
+            self.events, self._built, self._per_opt = saved_events, saved_built, saved_per_opt
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -845,21 +1047,22 @@ class RunViews:
         """The :class:`lrplugins.RunState` behind this adapter."""
         return self._run
 
-    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
+    def cooldown(self, steps: int | str, shape: str = "1-sqrt", final: float = 0.0) -> None:
         """Start a cooldown at the next optimizer update, from the LR in force.
 
-        The multiplier decays to ``final`` over ``steps`` updates (``shape``: ``"1-sqrt"``,
-        ``"linear"`` or ``"cosine"``) and holds it; the plateau stops scaling the LR. Callable
-        from another callback, between batches or from a signal handler; saved in checkpoints.
-        See :meth:`lrplugins.RunState.cooldown`.
+        The multiplier decays to ``final`` over ``steps`` updates (a non-negative int, ``0`` for
+        the final value at once, or a duration string such as ``"2ep"`` or ``"10%"``; ``shape``:
+        ``"1-sqrt"``, ``"linear"`` or ``"cosine"``) and holds it; the plateau stops scaling the
+        LR. Callable from another callback, between batches or from a signal handler; saved in
+        checkpoints. Called while no run is in progress (before training, after it ended) it
+        starts at the first update of the next run, fresh or resumed: "cool down from this
+        checkpoint" is ``cooldown(n)`` then a resume. See :meth:`lrplugins.RunState.cooldown`.
         """
-        step = self._next_update()
-        if step is not None:
-            self._run.step = step
-        self._run.cooldown(steps, shape, final)
+        self._run.cooldown(steps, shape, final, at=self._next_update())
 
-    def _next_update(self) -> int | None:
-        """The index of the next optimizer update, where the adapter knows it."""
+    def _next_update(self) -> int | dict[int, int] | None:
+        """The index of the next optimizer update (per optimizer where they count separately),
+        where the adapter knows it."""
         return None
 
 
@@ -877,9 +1080,29 @@ def _read(group: Mapping[str, Any], hyper: str) -> float | None:
 def _stretch(s: Schedule, at: int, total: int) -> Schedule:
     """``s.stretch(at, total)``, or ``s`` itself when it has no end to move (periodic or
     ever-decaying shapes do not depend on the run length) or is already in its last phase."""
-    if not s._holds_final(s._p) or at >= s.phases()[-1].start:
+    end = s.end
+    if end is None or at >= end:
         return s
     return s.stretch(at=at, total_steps=total)
+
+
+def _cooldown_request(owner: str, steps: Any, shape: Any, final: Any) -> dict[str, Any]:
+    """Check a runtime cooldown's arguments (naming the bad one); return them normalized."""
+    steps = v.plain(steps)
+    if isinstance(steps, bool) or not isinstance(steps, (int, str)):
+        raise TypeError(
+            f"{owner}(): steps must be a non-negative int (optimizer updates; 0: the final value "
+            f"from the next update) or a duration string ('10%' of the run, '2ep'), got {steps!r}"
+        )
+    if isinstance(steps, int) and steps < 0:
+        raise ValueError(
+            f"{owner}(): steps must be >= 0 (0: the final value from the next update), "
+            f"got {steps!r}"
+        )
+    if isinstance(steps, str):
+        v.duration(owner, "steps", steps)
+    constant().cooldown(at=0, steps=0, shape=shape, final=final)  # checks shape and final
+    return {"steps": steps, "shape": v.plain(shape), "final": v.real(owner, "final", final)}
 
 
 def _same_spec(

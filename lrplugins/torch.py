@@ -123,13 +123,15 @@ class LRScheduler(_TorchLRScheduler):
         # Replaces torch's initial step(): step count 0, LR = schedule(0) where it can be computed.
         # Base LRs are kept as floats (also for tensor LRs), so get_last_lr() and the state are.
         groups = self.optimizer.param_groups
-        self._run.take_groups(0, groups, base_lrs=[float(b) for b in self.base_lrs])
+        self._run.take_groups(
+            0, groups, base_lrs=[float(b) for b in self.base_lrs], optimizer=self.optimizer
+        )
         self._sync_base_lrs()
         self._step_count = 1
         self.last_epoch = 0
         self._last_lr = [float(g["lr"]) for g in groups]
         if _bound_alone(self._run):
-            self._run.bind()
+            self._begin(None, None)
             self._apply()
 
     # -- the schedule -----------------------------------------------------------------------------
@@ -166,9 +168,23 @@ class LRScheduler(_TorchLRScheduler):
             total_steps: total number of optimizer updates of the run.
             steps_per_epoch: optimizer updates per epoch (for ``"Nep"`` durations).
         """
-        self._run.bind(total_steps, steps_per_epoch, step=self.last_epoch, hint=_BIND_HINT)
+        if self._run.in_progress:  # bound before: a horizon change
+            self._run.bind(total_steps, steps_per_epoch, step=self.last_epoch, hint=_BIND_HINT)
+        else:
+            self._begin(total_steps, steps_per_epoch)
         self._apply()
         return self
+
+    def _begin(self, total_steps: int | None, steps_per_epoch: int | None) -> None:
+        """The run begins (or resumes) at ``last_epoch``: the engine decides; a new run registers
+        the groups again."""
+        run = self._run
+        run.begin(self.last_epoch, total_steps, steps_per_epoch, hint=_BIND_HINT)
+        if 0 not in run.groups:
+            bases = [float(b) for b in self.base_lrs]
+            run.take_groups(
+                0, self.optimizer.param_groups, base_lrs=bases, optimizer=self.optimizer
+            )
 
     def observe(self, value: Any) -> float:
         """Feed one observation of the monitored metric to the plateau; return the new scale.
@@ -183,15 +199,17 @@ class LRScheduler(_TorchLRScheduler):
         self._run.observe(value)
         return self._run.plateau.scale
 
-    def cooldown(self, steps: int, shape: str = "1-sqrt", final: float = 0.0) -> None:
+    def cooldown(self, steps: int | str, shape: str = "1-sqrt", final: float = 0.0) -> None:
         """Start a cooldown at the next update, from the LR in force (plateau scale included).
 
-        The multiplier decays to ``final`` over ``steps`` updates (``shape``: ``"1-sqrt"``,
+        The multiplier decays to ``final`` over ``steps`` updates (a non-negative int, ``0``
+        for the final value at once, or ``"2ep"`` / ``"10%"``; ``shape``: ``"1-sqrt"``,
         ``"linear"`` or ``"cosine"``) and holds it; see :meth:`lrplugins.RunState.cooldown`. It is
-        saved by :meth:`state_dict`. Safe to call from a signal handler between updates.
+        saved by :meth:`state_dict`. Safe to call from a signal handler between updates. Called
+        before the schedule is bound (or before :meth:`load_state_dict`), it starts at the first
+        update of the run that begins then.
         """
-        self._run.step = self.last_epoch
-        self._run.cooldown(steps, shape, final)
+        self._run.cooldown(steps, shape, final, at=self.last_epoch)
 
     # -- torch's scheduler protocol ---------------------------------------------------------------
     def step(self, epoch: int | None = None) -> None:
@@ -216,7 +234,7 @@ class LRScheduler(_TorchLRScheduler):
         """Write ``base_lr * schedule(step) * scale`` into every group (default: ``last_epoch``)."""
         t = self.last_epoch if step is None else step
         groups = self.optimizer.param_groups
-        if not self._run._bound:
+        if not self._run.is_bound:
             missing = sorted({m for sp in _specs(self._run) for s in sp for m in s.missing})
             raise UnboundScheduleError(
                 f"lrplugins.torch.LRScheduler: {self._run.schedule!r} is unbound (missing "
@@ -290,13 +308,16 @@ class LRScheduler(_TorchLRScheduler):
         extra = run.load_state_dict(state_dict)
         if saved is None:
             run.take_groups(
-                0, self.optimizer.param_groups, base_lrs=[float(b) for b in self.base_lrs]
+                0,
+                self.optimizer.param_groups,
+                base_lrs=[float(b) for b in self.base_lrs],
+                optimizer=self.optimizer,
             )
         self._sync_base_lrs()
         self.last_epoch = int(extra.get("last_epoch", 0))
         self._step_count = int(extra.get("step_count", 1))
         try:
-            run.bind(state_dict["total_steps"], state_dict["steps_per_epoch"], step=self.last_epoch)
+            run.begin(self.last_epoch, state_dict["total_steps"], state_dict["steps_per_epoch"])
         except UnboundScheduleError:  # stays unbound: bind() later
             self._last_lr = [float(x) for x in extra.get("last_lr", self._last_lr)]
         else:

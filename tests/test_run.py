@@ -335,7 +335,7 @@ def test_the_same_total_or_an_explicit_one_needs_no_stretch():
 def test_cooldown_starts_at_the_next_update_from_the_lr_in_force():
     s = lrp.constant(warmup_steps=2)
     run = run_of(s, lrp.Plateau(patience=0, factor=0.5), "m")
-    run.bind(total_steps=100)
+    run.begin(0, total_steps=100)
     drive(run, 0, 10, {4: 1.0, 5: 2.0})  # one cut: scale 0.5
     run.step = 10
     run.cooldown(4, shape="linear", final=0.0)
@@ -348,7 +348,7 @@ def test_cooldown_starts_at_the_next_update_from_the_lr_in_force():
 
 def test_cooldown_is_resumed_exactly_and_a_second_call_restarts_from_the_lr_in_force():
     run = fresh()
-    run.bind(total_steps=100)
+    run.begin(0, total_steps=100)
     drive(run, 0, 20, METRICS)
     run.step = 20
     run.cooldown(10)  # 1-sqrt to 0
@@ -358,7 +358,7 @@ def test_cooldown_is_resumed_exactly_and_a_second_call_restarts_from_the_lr_in_f
 
     resumed = fresh()
     resumed.load_state_dict(json.loads(json.dumps(state)))
-    resumed.bind(total_steps=100, step=25)
+    assert resumed.begin(25, total_steps=100) == "resume"
     assert drive(resumed, 20, 40) == expected
 
     resumed.step = 24
@@ -369,14 +369,9 @@ def test_cooldown_is_resumed_exactly_and_a_second_call_restarts_from_the_lr_in_f
     )
 
 
-def test_cooldown_before_binding_is_an_error():
-    with pytest.raises(RuntimeError, match="not bound yet"):
-        fresh().cooldown(10)
-
-
 def test_cooldown_arguments_are_checked_before_anything_changes():
     run = fresh()
-    run.bind(total_steps=100)
+    run.begin(0, total_steps=100)
     with pytest.raises(ValueError, match="shape"):
         run.cooldown(10, shape="cubic")
     assert run.events == [] and run.active == lrp.cosine(total_steps=100, warmup_steps=2, final=0.1)
@@ -533,3 +528,203 @@ def test_a_schedule_with_no_end_is_left_alone_when_the_run_length_changes():
     again.take_groups(0, [{"lr": 1.0, "momentum": 0.9}])
     assert again.values("momentum", 0, 30) == run.values("momentum", 0, 30)  # periodic: unchanged
     assert again.lrs(0, 40, [{"lr": 1.0}]) == [0.0]  # the cosine now ends at 40
+
+
+# ------------------------------------------------------------------------------------------------
+# The lifecycle the engine decides once: new run, resume, continue, foreign; pending cooldowns
+# ------------------------------------------------------------------------------------------------
+
+
+def test_begin_decides_fresh_resume_continue_and_foreign():
+    run = fresh()
+    assert run.begin(0, total_steps=20) == "fresh"
+    drive(run, 0, 8, METRICS)
+    run.end()
+    state = run.state_dict()
+    # the same run state, the trainer goes on from where it stopped: kept in memory
+    assert run.begin(8, total_steps=20) == "continue"
+    assert run.plateau.state_dict() == state["plateau"]["state"]
+    run.end()
+    # a checkpoint loaded first: taken over
+    other = fresh()
+    other.load_state_dict(state)
+    assert other.begin(8, total_steps=20) == "resume"
+    # a trainer at a step this run state never reached, with nothing loaded: not ours
+    assert fresh().begin(5, total_steps=20) == "foreign"
+    # step 0 again: a new run forgets the plateau of the last one
+    assert run.begin(0, total_steps=20) == "fresh"
+    assert run.plateau.scale == 1.0 and run.events == []
+
+
+def test_a_checkpoint_loaded_for_a_run_that_never_began_is_dropped_at_end():
+    run = fresh()
+    run.begin(0, total_steps=20)
+    drive(run, 0, 8, METRICS)
+    loaded = fresh()
+    loaded.load_state_dict(run.state_dict())
+    loaded.end()
+    assert loaded.begin(0, total_steps=20) == "fresh" and loaded.plateau.scale == 1.0
+
+
+@pytest.mark.parametrize(
+    ("steps", "error", "match"),
+    [
+        (-5, ValueError, r"steps must be >= 0.*got -5"),
+        (True, TypeError, r"steps must be a non-negative int.*got True"),
+        (None, TypeError, r"steps must be a non-negative int.*got None"),
+        (2.5, TypeError, r"steps must be a non-negative int.*got 2.5"),
+        ("2 epochs", ValueError, r"steps must be an int number of steps.*got '2 epochs'"),
+    ],
+)
+def test_cooldown_refuses_bad_steps_naming_it_and_records_nothing(steps, error, match):
+    run = fresh()
+    run.begin(0, total_steps=100)
+    with pytest.raises(error, match=match):
+        run.cooldown(steps)
+    run.end()
+    with pytest.raises(error, match=match):  # also while pending: checked at once
+        run.cooldown(steps)
+    assert run.events == [] and run._pending == []
+
+
+def test_cooldown_zero_gives_the_final_value_from_the_next_update():
+    run = run_of(lrp.constant())
+    run.begin(0, total_steps=10)
+    run.step = 3
+    run.cooldown(0, final=0.25)
+    assert [run.multiplier(u) for u in range(5)] == [1.0, 1.0, 1.0, 0.25, 0.25]
+
+
+def test_cooldown_in_epochs_and_percent_and_a_too_long_one_warns():
+    run = run_of(lrp.constant())
+    run.begin(0, total_steps=40, steps_per_epoch=4)
+    run.step = 10
+    run.cooldown("2ep", shape="linear")  # 8 updates
+    assert run.events[-1]["steps"] == 8
+    run.step = 12
+    run.cooldown("10%")  # 4 updates of 40
+    assert run.events[-1]["steps"] == 4
+    run.step = 30
+    with pytest.warns(UserWarning, match=r"ends at update 50, after the run's last update \(39"):
+        run.cooldown(20)
+
+
+def test_a_cooldown_asked_while_no_run_is_in_progress_starts_with_the_next_run():
+    s = lrp.wsd(warmup_steps=2, decay_steps="25%")
+    run = run_of(s)
+    run.cooldown(4, shape="linear")  # before the first run: pending, checked
+    assert run.begin(0, total_steps=20) == "fresh"
+    expected = s.bind(total_steps=20).cooldown(at=0, steps=4, shape="linear")
+    assert drive(run, 0, 6) == [expected(u) for u in range(6)]
+
+    whole = run_of(s)
+    whole.begin(0, total_steps=20)
+    drive(whole, 0, 8)
+    whole.end()
+    state = whole.state_dict()
+    whole.cooldown(4, shape="linear")  # after the run ended: kept for the next one
+    assert whole.begin(8, total_steps=20) == "continue"
+    resumed = run_of(s)
+    resumed.load_state_dict(state)
+    resumed.cooldown(4, shape="linear")  # "cool down from this checkpoint"
+    assert resumed.begin(8, total_steps=20) == "resume"
+    expected = s.bind(total_steps=20).cooldown(at=8, steps=4, shape="linear")
+    for r in (whole, resumed):
+        assert drive(r, 8, 14) == pytest.approx([expected(u) for u in range(8, 14)], abs=1e-15)
+
+
+def test_each_optimizer_starts_a_cooldown_at_its_own_next_update():
+    run = run_of(lrp.constant())
+    run.begin(0, total_steps=40)
+    g0, g1 = [{"lr": 1.0}], [{"lr": 0.1}]
+    run.take_groups(0, g0)
+    run.take_groups(1, g1)
+    run.cooldown(4, shape="linear", at={0: 10, 1: 5})  # optimizer 1 steps half as often
+    assert [run.lrs(0, u, g0)[0] for u in (9, 10, 12, 14)] == [1.0, 1.0, 0.5, 0.0]
+    assert [run.lrs(1, u, g1)[0] for u in (4, 5, 7, 9)] == pytest.approx([0.1, 0.1, 0.05, 0.0])
+    again = run_of(lrp.constant())
+    again.load_state_dict(json.loads(json.dumps(run.state_dict())))
+    again.begin(12, total_steps=40)
+    assert again.lrs(1, 7, g1) == run.lrs(1, 7, g1)
+
+
+def test_rebind_also_rebinds_a_group_that_joined_late():
+    run = RunState("Owner", lrp.linear(), horizon="rebind")
+    run.begin(0, total_steps=10)
+    groups = [{"lr": 1.0}]
+    run.take_groups(0, groups)
+    drive(run, 0, 4)
+    groups.append({"lr": 1.0})
+    run.lrs(0, 4, groups)  # joins at update 4 with 6 updates left
+    state = json.loads(json.dumps(run.state_dict()))
+    longer = RunState("Owner", lrp.linear(), horizon="rebind")
+    longer.load_state_dict(state)
+    with pytest.warns(UserWarning, match="binds the schedules again for 20"):
+        longer.begin(6, total_steps=20)
+    late = lrp.linear(total_steps=16)  # its own clock: 20 - 4 updates
+    assert [longer.lrs(0, u, groups)[1] for u in (10, 15, 19)] == [
+        late(u - 4) for u in (10, 15, 19)
+    ]
+    assert longer.lrs(0, 19, groups)[1] > 0
+
+
+def test_resuming_an_ended_schedule_with_more_updates_says_it_holds_its_final_value():
+    run = run_of(lrp.cosine(final=0.1))
+    run.begin(0, total_steps=16)
+    drive(run, 0, 16)
+    state = run.state_dict()
+    more = run_of(lrp.cosine(final=0.1))
+    more.load_state_dict(state)
+    with pytest.warns(UserWarning, match=r"already ended \(at update 16.*holds its final value"):
+        more.begin(16, total_steps=32)
+    assert drive(more, 16, 32) == [0.1] * 16
+
+
+def test_a_key_that_matches_no_group_warns_when_a_group_falls_back_to_star():
+    run = RunState("Owner", {"bakbone": lrp.constant(), "*": lrp.linear()})
+    run.begin(0, total_steps=10)
+    groups = [{"lr": 1.0, "name": "backbone"}, {"lr": 1.0, "name": "head"}]
+    run.take_groups(0, groups)
+    with pytest.warns(UserWarning, match=r"key\(s\) \['bakbone'\] that match no parameter group"):
+        run.lrs(0, 0, groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once
+        run.lrs(0, 1, groups)
+        exact = RunState("Owner", {"backbone": lrp.constant(), "*": lrp.linear()})
+        exact.begin(0, total_steps=10)
+        exact.take_groups(0, groups)
+        exact.lrs(0, 0, groups)
+
+
+def test_momentum_added_on_resume_takes_the_optimizers_value_and_dropped_warns():
+    base = RunState("Owner", lrp.constant())
+    base.begin(0, total_steps=10)
+    groups = [{"lr": 1.0, "momentum": 0.9, "weight_decay": 0.01}]
+    base.take_groups(0, groups)
+    state = json.loads(json.dumps(base.state_dict()))
+    m = lrp.linear(final=0.5)
+    added = RunState("Owner", lrp.constant(), momentum=m)
+    added.load_state_dict(state)
+    with pytest.warns(UserWarning, match="checkpoint has no momentum schedule"):
+        added.begin(4, total_steps=10)
+    added.take_groups(0, groups)
+    assert added.values("momentum", 0, 4) == [0.9 * m.bind(total_steps=10)(4)]
+
+    dropped = RunState("Owner", lrp.constant())
+    dropped.load_state_dict(json.loads(json.dumps(added.state_dict())))
+    with pytest.warns(
+        UserWarning, match="schedules momentum .* given no momentum=; the checkpoint"
+    ):
+        dropped.begin(4, total_steps=10)
+
+
+def test_refusals_of_a_missing_hyperparameter_name_the_optimizer_class():
+    class Adagrad:
+        param_groups = [{"lr": 0.1, "params": []}]
+
+    run = RunState("Owner", lrp.constant(), momentum=lrp.constant())
+    run.begin(0, total_steps=10)
+    with pytest.raises(ValueError, match=r"cannot be scheduled on optimizer 0 \(Adagrad\)"):
+        run.take_groups(0, Adagrad.param_groups, optimizer=Adagrad())
+    with pytest.raises(ValueError, match=r"every parameter group of optimizer 0 \(SGD\)"):
+        run.take_groups(0, [{"lr": 0.1, "momentum": 0.0}], optimizer=type("SGD", (), {})())

@@ -414,8 +414,22 @@ def test_custom_schedule_state_omits_config_and_keeps_the_live_schedule():
         ({"format": "something/2"}, "not an lrplugins run state (format 'lrplugins.run/1')"),
         ({"extra": 1}, "unknown keys ['extra']"),
         ({"plateau": ...}, "missing keys ['plateau']"),
-        ({"groups": {"0": [{"name": None, "join": 0, "total": None, "base": {"lr": 0.1},
-                           "keys": {"lr": "*"}}]}}, "the checkpoint has 1 parameter group(s), the optimizer has 2"),
+        (
+            {
+                "groups": {
+                    "0": [
+                        {
+                            "name": None,
+                            "join": 0,
+                            "total": None,
+                            "base": {"lr": 0.1},
+                            "keys": {"lr": "*"},
+                        }
+                    ]
+                }
+            },
+            "the checkpoint has 1 parameter group(s), the optimizer has 2",
+        ),
     ],
 )
 def test_load_state_dict_validates(change, message):
@@ -455,9 +469,13 @@ def test_bad_arguments():
     from lrplugins.torch import LRScheduler
 
     opt = make_optimizer(torch)
-    with pytest.raises(TypeError, match="schedule must be an lrplugins schedule or its config dict, got <function"):
+    with pytest.raises(
+        TypeError, match="schedule must be an lrplugins schedule or its config dict, got <function"
+    ):
         LRScheduler(opt, lambda t: 1.0)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="plateau must be an lrplugins.Plateau, its config dict or None, got 0.1"):
+    with pytest.raises(
+        TypeError, match="plateau must be an lrplugins.Plateau, its config dict or None, got 0.1"
+    ):
         LRScheduler(opt, lrp.constant(), 0.1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="is not an Optimizer"):
         LRScheduler(object(), lrp.constant())  # type: ignore[arg-type]
@@ -483,3 +501,82 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_cooldown_before_the_run_and_before_a_resume_starts_at_its_first_update():
+    import torch
+
+    from lrplugins.torch import LRScheduler
+
+    s = lrp.wsd(warmup_steps=2, decay_steps="25%")
+
+    def trace(sched, opt, n):
+        seen = []
+        for _ in range(n):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return seen
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = LRScheduler(opt, s)
+    sched.cooldown(4, shape="linear")  # unbound yet: pending
+    sched.bind(total_steps=20)
+    expected = s.bind(total_steps=20).cooldown(at=0, steps=4, shape="linear")
+    assert trace(sched, opt, 6) == pytest.approx([0.1 * expected(u) for u in range(6)])
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    first = LRScheduler(opt, s).bind(total_steps=20)
+    trace(first, opt, 8)
+    state = first.state_dict()
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    resumed = LRScheduler(opt, s)
+    resumed.cooldown(4, shape="linear")  # "cool down from this checkpoint"
+    resumed.load_state_dict(state)
+    expected = s.bind(total_steps=20).cooldown(at=8, steps=4, shape="linear")
+    assert trace(resumed, opt, 6) == pytest.approx([0.1 * expected(u) for u in range(8, 14)])
+
+
+@pytest.mark.parametrize("steps", [-5, True, None, "2 epochs"])
+def test_cooldown_refuses_bad_steps_and_keeps_the_lr(steps):
+    import torch
+
+    from lrplugins.torch import LRScheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = LRScheduler(opt, lrp.constant()).bind(total_steps=10)
+    with pytest.raises((TypeError, ValueError), match=r"cooldown\(\): steps must"):
+        sched.cooldown(steps)
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.1 and sched.run_state.events == []
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda p: __import__("torch").optim.Adagrad(p, lr=0.1), r"optimizer 0 \(Adagrad\)"),
+        (lambda p: __import__("torch").optim.SGD(p, lr=0.1), r"optimizer 0 \(SGD\)"),
+    ],
+)
+def test_momentum_refusals_name_the_optimizer_class(make, name):
+    import torch
+
+    from lrplugins.torch import LRScheduler
+
+    opt = make([torch.nn.Parameter(torch.zeros(1))])
+    with pytest.raises(ValueError, match=name):
+        LRScheduler(opt, lrp.constant(), momentum=lrp.constant())
+
+
+def test_a_typo_in_a_group_key_warns_listing_it():
+    import torch
+
+    from lrplugins.torch import LRScheduler
+
+    backbone, head = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD(
+        [{"params": [backbone], "name": "backbone"}, {"params": [head], "name": "head"}], lr=0.1
+    )
+    with pytest.warns(UserWarning, match=r"\['bakbone'\] that match no parameter group"):
+        LRScheduler(opt, {"bakbone": lrp.constant(), "*": lrp.linear(total_steps=10)})

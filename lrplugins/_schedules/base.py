@@ -305,6 +305,22 @@ class Schedule:
         step of that phase) that ``stretch`` can move. A periodic or ever-decaying shape has none."""
         return self._ends
 
+    @property
+    def end(self) -> int | None:
+        """The first step of the final constant phase (from there on the schedule holds its final
+        value), or ``None`` for a shape that never ends (periodic or ever-decaying).
+
+        What :meth:`stretch` moves, and where a run that goes on longer simply holds the final value.
+
+        >>> import lrplugins as lrp
+        >>> lrp.cosine(total_steps=100, warmup_steps=10).end, lrp.exponential(0.9).end is None
+        (100, True)
+        """
+        p = self._p
+        if p is None:
+            raise self._unbound_error()
+        return self.phases()[-1].start if self._holds_final(p) else None
+
     # -- binding ------------------------------------------------------------------------------
     @property
     def is_bound(self) -> bool:
