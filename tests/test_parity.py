@@ -59,6 +59,23 @@ def check(s: lrp.Schedule, expected: np.ndarray, *, rtol: float = RTOL, atol: fl
             pytest.fail(f"{s!r} via {how} differs from its anchor at {bad.sum()} step(s):\n{rows}")
 
 
+def check_where(
+    s: lrp.Schedule, expected: np.ndarray, where: np.ndarray, *, rtol: float, atol: float
+) -> None:
+    """``check`` at the steps where ``where`` is true (a boolean mask over ``expected``)."""
+    steps = np.flatnonzero(where)
+    scalar = np.array([s(int(t)) for t in steps])
+    vector = s.values(np.arange(len(expected)))[steps]
+    for how, got in (("s(step)", scalar), ("s.values(steps)", vector)):
+        bad = ~np.isclose(got, expected[steps], rtol=rtol, atol=atol)
+        if bad.any():
+            rows = "\n".join(
+                f"  step {steps[i]}: anchor {expected[steps[i]]!r}, lrplugins {got[i]!r}"
+                for i in np.flatnonzero(bad)[:8]
+            )
+            pytest.fail(f"{s!r} via {how} differs from its anchor at {bad.sum()} step(s):\n{rows}")
+
+
 def check_hold(s: lrp.Schedule, start: int, stop: int, value: float) -> None:
     """``s`` equals ``value`` at every step in ``start .. stop`` (inclusive), scalar and vectorized."""
     steps = np.arange(start, stop + 1)
@@ -336,14 +353,81 @@ KERAS_RESTART_SETS = [  # (first_decay_steps, t_mul, m_mul, alpha)
 # Keras: see KERAS_FLOAT32_RESTART_SETS below
 
 
+def keras_restart_ties(cycle: int, t_mul: float, n: int) -> dict[int, int]:
+    """The steps ``t < n`` where Keras ``CosineDecayRestarts`` may land on either side of a restart.
+
+    Keras finds the cycle as ``floor(log(1 - f * (1 - t_mul)) / log(t_mul))`` with
+    ``f = t / first_decay_steps``, in float32 (``floor(f)`` when ``t_mul == 1``, exact for integer
+    steps). Where that quotient is an integer ``k >= 1`` (a restart exactly on the step, e.g. step
+    15 of 6 + 9 with ``t_mul=1.5``: ``log(2.25) / log(1.5) = 2``), the two float32 logarithms may
+    round the quotient just below ``k``, and whether they do depends on the float32 ``log`` of the
+    backend and of the CPU (torch on AMD EPYC gives 1.9999999 there, tensorflow 2.0). Returns
+    ``{t: k}`` for the steps whose quotient lies within 8 float32 epsilons (relative) of an integer,
+    computed from that definition, except where it is exactly ``k = 1`` in float32 (the argument
+    rounds to ``t_mul`` itself: ``log(x) / log(x)`` is 1 in any arithmetic).
+    """
+    if t_mul == 1.0:
+        return {}
+    eps = float(np.finfo(np.float32).eps)
+    f32, one = np.float32, np.float32(1.0)
+    ties = {}
+    for t in range(n):
+        arg = one - (f32(t) / f32(cycle)) * (one - f32(t_mul))  # float32, as Keras
+        q = math.log(float(arg)) / math.log(float(f32(t_mul)))
+        k = round(q)
+        if k >= 1 and abs(q - k) <= 8 * eps * k and not (k == 1 and arg == f32(t_mul)):
+            ties[t] = k
+    return ties
+
+
+def check_keras_restarts(s, anchor, ties, m_mul, alpha):
+    """``check`` against Keras ``CosineDecayRestarts``, except at the ``ties`` of
+    :func:`keras_restart_ties`: there lrplugins starts cycle ``k`` (its peak ``m_mul**k``, as
+    torch's ``CosineAnnealingWarmRestarts`` does and as Keras does just after the step), and the
+    anchor may be either that peak, ``alpha + (1 - alpha) * m_mul**k`` in Keras's definition, or
+    the end of cycle ``k - 1``, ``alpha``."""
+    clear = np.ones(len(anchor), dtype=bool)
+    clear[list(ties)] = False
+    check_where(s, anchor, clear, **KERAS_TOL)
+    for t, k in ties.items():
+        peak, end = alpha + (1 - alpha) * m_mul**k, alpha
+        for how, got in (("s(step)", s(t)), ("s.values(steps)", s.values(np.array([t]))[0])):
+            assert math.isclose(got, peak, rel_tol=1e-12), f"step {t} via {how}: {got} != {peak}"
+        assert any(np.isclose(anchor[t], side, **KERAS_TOL) for side in (peak, end)), (
+            f"step {t}: the anchor {anchor[t]} is neither side of the restart ({end}, {peak})"
+        )
+
+
 @pytest.mark.parametrize(("cycle", "t_mul", "m_mul", "alpha"), KERAS_RESTART_SETS)
 def test_cosine_restarts_vs_keras(cycle, t_mul, m_mul, alpha):
+    # Compared at every step where the anchor's float32 arithmetic is unambiguous; at a restart
+    # that falls exactly on a step (keras_restart_ties) the anchor may be either side of it.
     s = lrp.cosine_restarts(cycle_steps=cycle, cycle_mult=t_mul, decay=m_mul, final=alpha)
     n = _restart_horizon(cycle, t_mul)
     expected = keras_curve(
         lambda S: S.CosineDecayRestarts(BASE, cycle, t_mul=t_mul, m_mul=m_mul, alpha=alpha), n
     )
-    check(s, expected, **KERAS_TOL)
+    check_keras_restarts(s, expected, keras_restart_ties(cycle, t_mul, n), m_mul, alpha)
+
+
+def test_keras_restart_ties_are_the_exact_restarts():
+    # (6, 1.5): cycles of 6, 9, 13.5, 20.25 steps: restarts at 6 (exactly 1 in float32), 15 (the
+    # step where torch and tensorflow disagree on AMD EPYC), 28.5 and 48.75 (not on a step).
+    assert keras_restart_ties(6, 1.5, 60) == {15: 2}
+    assert keras_restart_ties(4, 2.0, 70) == {12: 2, 28: 3, 60: 4}
+    assert keras_restart_ties(4, 1.0, 70) == {}
+    # the anchor on the side a torch-backend AMD EPYC gives at step 15 (the end of cycle 1) is
+    # accepted there, and the same value anywhere else is still a failure
+    s = lrp.cosine_restarts(cycle_steps=6, cycle_mult=1.5, final=0.5)
+    anchor = s.values(np.arange(40))
+    anchor[15] = 0.5
+    check_keras_restarts(s, anchor, {15: 2}, 1.0, 0.5)
+    anchor[16] = 0.5  # step 16 is clear of the restart
+    with pytest.raises(pytest.fail.Exception, match="step 16"):
+        check_keras_restarts(s, anchor, {15: 2}, 1.0, 0.5)
+    anchor[16], anchor[15] = s(16), 0.7
+    with pytest.raises(AssertionError, match="neither side"):
+        check_keras_restarts(s, anchor, {15: 2}, 1.0, 0.5)
 
 
 KERAS_FLOAT32_RESTART_SETS = [
