@@ -15,18 +15,15 @@ cosine(warmup_steps='5%', final=0.1)
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.callbacks import (
-        Callback,
-        GradientAccumulationScheduler,
-        StochasticWeightAveraging,
-    )
+    from lightning.pytorch.callbacks import Callback
     from lightning.pytorch.trainer.states import TrainerFn
     from lightning.pytorch.utilities import rank_zero_warn
     from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -38,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pip install 'lrplugins[lightning]'"
     ) from exc
 
-from ._compat import check_framework
+from ._compat import SUPPORTED, check_framework, parse_version
 from ._finder_lightning import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
@@ -50,7 +47,43 @@ check_framework("lrplugins.lightning")
 __all__ = ["LRSchedulerCallback", "find_lr"]
 
 
-class LRSchedulerCallback(RunViews, Callback):
+def _older_package() -> Any:
+    """``pytorch_lightning`` (the package's older name, its own classes) at a supported version,
+    or ``None`` when it is not installed."""
+    try:
+        import pytorch_lightning
+    except ImportError:
+        return None
+    version = str(getattr(pytorch_lightning, "__version__", "0"))
+    try:
+        ok = parse_version(version) >= parse_version(SUPPORTED["lrplugins.lightning"][2])
+    except ValueError:
+        ok = False
+    return pytorch_lightning if ok else None
+
+
+_PACKAGES: tuple[Any, ...] = tuple(p for p in (pl, _older_package()) if p is not None)
+
+
+def _classes(name: str) -> tuple[type, ...]:
+    """The callback class ``name`` of each installed package (``lightning.pytorch`` first)."""
+    return tuple(getattr(p.callbacks, name) for p in _PACKAGES)
+
+
+_SWA = _classes("StochasticWeightAveraging")
+_ACCUMULATE = _classes("GradientAccumulationScheduler")
+_BACKBONE = _classes("BackboneFinetuning")
+
+if TYPE_CHECKING or len(_PACKAGES) == 1:
+    _Callback = Callback
+else:
+
+    class _Callback(Callback, _PACKAGES[1].Callback):  # type: ignore[misc]
+        """A callback of both packages, so ``pytorch_lightning.Trainer`` (and its LightningCLI)
+        accept it as theirs."""
+
+
+class LRSchedulerCallback(RunViews, _Callback):
     """Set each parameter group's LR (and momentum, weight decay) before every optimizer update.
 
     ``lr = base_lr * schedule(step) * plateau.scale`` with ``step = trainer.global_step`` (optimizer
@@ -64,7 +97,11 @@ class LRSchedulerCallback(RunViews, Callback):
       (also ``log_momentum``, ``log_weight_decay``) logs what each update used, by group name;
     * the monitor is fed after each validation that logged it, or at the end of each training epoch
       for a training metric, averaged over ranks (a metric logged on some ranks only is an error);
-    * the state is saved in checkpoints under :attr:`state_key` (``weights_only=True``-safe).
+    * the state is saved in checkpoints under :attr:`state_key` (``weights_only=True``-safe);
+    * other owners of the LR are refused at train start (a scheduler from
+      ``configure_optimizers()``, ``StochasticWeightAveraging``, ``BackboneFinetuning``);
+      Lightning's range test (``LearningRateFinder``, ``Tuner.lr_find``) runs beside it;
+    * it is a ``pytorch_lightning`` callback too (the package's older name), when installed.
 
     Args:
         schedule: a schedule (multiplier of each group's base LR), its ``to_config()`` dict, or a
@@ -134,6 +171,9 @@ class LRSchedulerCallback(RunViews, Callback):
         self._index: dict[int, int] = {}  # id(optimizer) -> index in trainer.optimizers
         self._log_keys: dict[int, list[str]] = {}
         self._loaded: dict[str, Any] | None = None  # adapter extras of a loaded checkpoint
+        self._checkpoint: dict[str, Any] | None = None  # that checkpoint, until taken over
+        self._watched: dict[int, tuple[Any, Any]] = {}  # i -> (optimizer, its add_param_group)
+        self._val_metric = False  # a validation logged the monitor in this run
         self._before: Any = None  # the monitored value when the current validation started
         self._fed_epoch = -1
         self._validated_epoch = -1
@@ -154,7 +194,14 @@ class LRSchedulerCallback(RunViews, Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        """The run state, with the per-optimizer counters of manual optimization."""
+        """The run state, with the per-optimizer counters of manual optimization.
+
+        A checkpoint loaded and not yet taken over (training has not started) is saved as it was
+        loaded, so a checkpoint written in between (Lightning's range test writes one before its
+        sweep and restores it after) loses nothing.
+        """
+        if self._checkpoint is not None:
+            return copy.deepcopy(self._checkpoint)
         counters = self._counters
         return self._run.state_dict(
             counters=None if counters is None else {str(i): n for i, n in counters.items()},
@@ -163,15 +210,23 @@ class LRSchedulerCallback(RunViews, Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the plateau and base LRs now; the schedule is taken over at train start."""
+        """Restore the plateau and base LRs now; the schedule is taken over at train start.
+
+        A state equal to this callback's own is nothing to restore: Lightning's range test
+        (``LearningRateFinder``, ``Tuner.lr_find``) saves the callbacks' states before its sweep
+        and loads them back after it, and the real fit that follows is not a resume.
+        """
+        if state_dict == self.state_dict():
+            return
         self._loaded = self._run.load_state_dict(state_dict)
+        self._checkpoint = copy.deepcopy(state_dict)
 
     # -- hooks ----------------------------------------------------------------------------------
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Check the setup, bind the schedule, record base LRs and set the LR of the first update."""
         owner = type(self).__name__
-        run, loaded, self._loaded = self._run, self._loaded, None
+        run, loaded, self._loaded, self._checkpoint = self._run, self._loaded, None, None
         if loaded is None:
             run.start_fresh()  # a reused callback, not a resume
         opts = trainer.optimizers
@@ -210,15 +265,22 @@ class LRSchedulerCallback(RunViews, Callback):
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
         self._fed_epoch = int((loaded or {}).get("fed_epoch", -1))
         self._validated_epoch = -1
+        self._val_metric = False
         epoch = trainer.current_epoch
-        if loaded is not None and run.monitor is not None and -1 < self._fed_epoch < epoch - 1:
+        if loaded is not None and self._fed_epoch < epoch - 1 and _fed_in(trainer, run, epoch - 1):
+            fed = (
+                "was never fed"
+                if self._fed_epoch < 0
+                else f"was last fed in epoch {self._fed_epoch}"
+            )
             rank_zero_warn(
-                f"{owner}(monitor={run.monitor!r}): the plateau was last fed in epoch "
-                f"{self._fed_epoch} and the run resumes in epoch {epoch}: the checkpoint was "
-                f"written before epoch {epoch - 1}'s evaluation, which Lightning does not run "
-                "again, so the plateau missed one value. Save checkpoints after validation "
+                f"{owner}(monitor={run.monitor!r}): the plateau {fed} and the run resumes in "
+                f"epoch {epoch}: the checkpoint was written before epoch {epoch - 1}'s "
+                "evaluation, which Lightning does not run again, so the plateau missed one "
+                "value. Save checkpoints after validation "
                 "(ModelCheckpoint(save_on_train_epoch_end=False)) to avoid it."
             )
+        self._watch(trainer)
         self._apply_all(trainer)
 
     @override
@@ -268,6 +330,7 @@ class LRSchedulerCallback(RunViews, Callback):
         self._validated_epoch = trainer.current_epoch
         value = trainer.callback_metrics.get(monitor)
         fresh = value is not None and value is not self._before
+        self._val_metric = self._val_metric or fresh
         self._feed(trainer, value if fresh else None, final=False)
 
     @override
@@ -277,9 +340,10 @@ class LRSchedulerCallback(RunViews, Callback):
         if monitor is None or self._fed_epoch == trainer.current_epoch:
             return
         value = trainer.callback_metrics.get(monitor)
-        no_validation = self._validated_epoch != trainer.current_epoch
-        if value is None and no_validation and _can_validate(trainer, pl_module)[0]:
-            return  # a validation metric, in an epoch without validation
+        if self._validated_epoch != trainer.current_epoch and (
+            self._val_metric or (value is None and _can_validate(trainer, pl_module)[0])
+        ):
+            return  # a validation metric (a value left from an earlier one), no validation here
         self._feed(trainer, value, final=True)
 
     @override
@@ -287,13 +351,19 @@ class LRSchedulerCallback(RunViews, Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         """An interrupted fit leaves the callback inert (a later validate() changes nothing)."""
+        self._unwatch()
         self._trainer, self._driven = None, ()
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Give the optimizers their own ``add_param_group`` back."""
+        self._unwatch()
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """A checkpoint loaded by a fit that never trained does not leak into the next fit."""
         if self._loaded is not None:  # loaded, but never taken over by on_train_start
-            self._loaded = None
+            self._loaded = self._checkpoint = None
             self._run.forget_checkpoint()
             self._run.start_fresh()
 
@@ -340,6 +410,36 @@ class LRSchedulerCallback(RunViews, Callback):
         self._fed_epoch = trainer.current_epoch
         run.observe(value)
 
+    def _watch(self, trainer: pl.Trainer) -> None:
+        """Write a group's LR as soon as ``optimizer.add_param_group`` adds it.
+
+        Whoever adds the group (``BaseFinetuning`` at epoch start, the module, a callback), its
+        ``lr`` then holds the LR of its first update, so ``LearningRateMonitor`` logs that at the
+        join update, in whatever order the callbacks run.
+        """
+        self._unwatch()
+        for i in self._driven:
+            opt = trainer.optimizers[i]
+            add = opt.add_param_group
+
+            def add_param_group(group: dict[str, Any], *, _i: int = i, _add: Any = add) -> None:
+                _add(group)
+                if self._trainer is not None and _i in self._driven:
+                    self._apply(self._trainer.optimizers[_i], _i, self._step_of(self._trainer, _i))
+
+            setattr(opt, "add_param_group", add_param_group)  # noqa: B010 - an instance attribute
+            self._watched[i] = (opt, add_param_group)
+
+    def _unwatch(self) -> None:
+        for opt, wrapper in self._watched.values():
+            if vars(opt).get("add_param_group") is wrapper:
+                del opt.add_param_group
+        self._watched = {}
+
+    def _step_of(self, trainer: pl.Trainer, i: int) -> int:
+        """The index of optimizer ``i``'s next update."""
+        return trainer.global_step if self._counters is None else self._counters[i]
+
     def _changed(self) -> None:
         if self._trainer is not None and self._driven:
             self._apply_all(self._trainer)
@@ -358,12 +458,24 @@ class LRSchedulerCallback(RunViews, Callback):
                     "torch.LRScheduler is the scheduler form of the same schedules)."
                 )
         for cb in trainer.callbacks:  # type: ignore[attr-defined]
-            if isinstance(cb, StochasticWeightAveraging):
+            if isinstance(cb, _SWA):
                 raise MisconfigurationException(
                     f"{owner}: StochasticWeightAveraging sets the learning rate too (its SWALR, "
                     "from swa_epoch_start on), and both would write it every update. Keep one: "
                     "for a constant SWA learning rate at the end, give this callback a schedule "
                     "that ends there (e.g. lrplugins.sequence), or remove this callback."
+                )
+            if isinstance(cb, _BACKBONE):
+                raise MisconfigurationException(
+                    f"{owner}: BackboneFinetuning sets the backbone's learning rate too (at every "
+                    "epoch from unfreeze_backbone_at_epoch on), and both would write it. Keep one: "
+                    "to unfreeze the backbone on a schedule of its own, add its parameter group "
+                    "with a name when it unfreezes (a BaseFinetuning subclass calling "
+                    "unfreeze_and_add_param_group, or optimizer.add_param_group({..., 'name': "
+                    "'backbone'})) and give this callback a schedule per group, e.g. "
+                    "schedule={'backbone': lrplugins.linear(warmup_steps=100), '*': "
+                    "lrplugins.cosine()}: a group that joins during training runs its schedule "
+                    "from its first update; or remove this callback."
                 )
             if cb is self or not isinstance(cb, LRSchedulerCallback):
                 continue
@@ -403,8 +515,7 @@ class LRSchedulerCallback(RunViews, Callback):
     def _apply_all(self, trainer: pl.Trainer) -> None:
         opts = trainer.optimizers
         for i in self._driven:
-            step = trainer.global_step if self._counters is None else self._counters[i]
-            self._apply(opts[i], i, step)
+            self._apply(opts[i], i, self._step_of(trainer, i))
 
 
 def _run_length(trainer: pl.Trainer) -> tuple[float, int | None]:
@@ -418,8 +529,8 @@ def _run_length(trainer: pl.Trainer) -> tuple[float, int | None]:
     batches = trainer.num_training_batches
     if batches == float("inf") or batches <= 0:
         return total, None
-    accumulate = next(
-        (cb for cb in trainer.callbacks if isinstance(cb, GradientAccumulationScheduler)),  # type: ignore[attr-defined]
+    accumulate: Any = next(
+        (cb for cb in trainer.callbacks if isinstance(cb, _ACCUMULATE)),  # type: ignore[attr-defined]
         None,
     )
     if accumulate is None:
@@ -439,7 +550,10 @@ def _can_validate(trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[b
     """Whether this run can ever validate, and the setting that prevents it."""
     if trainer.limit_val_batches == 0:
         return False, "Trainer(limit_val_batches=0)"
-    if not is_overridden("validation_step", pl_module):
+    parent = next(
+        (p.LightningModule for p in _PACKAGES if isinstance(pl_module, p.LightningModule)), None
+    )
+    if not is_overridden("validation_step", pl_module, parent):
         return False, "the LightningModule has no validation_step"
     # private: where fit() keeps the val_dataloaders it was given (docs/internals.md)
     val_loop = getattr(getattr(trainer.fit_loop, "epoch_loop", None), "val_loop", None)
@@ -447,6 +561,17 @@ def _can_validate(trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[b
     if source is not None and (source.instance is None or not source.is_defined()):
         return False, "no validation dataloader: pass val_dataloaders to fit() or define one"
     return True, ""
+
+
+def _fed_in(trainer: pl.Trainer, run: RunState, epoch: int) -> bool:
+    """Whether the end of ``epoch`` feeds the plateau: always for a training metric; for a
+    validation metric (``val*``), when that epoch validates (``check_val_every_n_epoch``)."""
+    if run.monitor is None:
+        return False
+    every = trainer.check_val_every_n_epoch
+    if run.monitor.startswith("val") and every is not None and every > 1:
+        return (epoch + 1) % every == 0
+    return epoch >= 0
 
 
 def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
