@@ -237,6 +237,126 @@ def test_gradient_accumulation_counts_updates() -> None:
         assert finder.losses[k] == pytest.approx(sum(losses) / 2, rel=1e-6)
 
 
+def replay_amp(finder: Any, data: Any, dtype: torch.dtype, scaler: Any = None) -> list[float]:
+    """The sweep's losses as a training loop computes them: each update's forward in its own
+    ``torch.autocast`` context (so the low-precision copies of the weights are made anew each
+    update), backward and step outside it, through ``scaler`` where given."""
+    model, opt, _ = make(dropout=0.0)
+    batches = [b for _ in range(8) for b in data]
+    losses = []
+    k = 0
+    for x, y in batches:
+        if len(losses) == len(finder.losses):
+            break
+        for g, lr in zip(opt.param_groups, finder.group_lrs(k)):
+            g["lr"] = lr
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=dtype):
+            loss = loss_fn(model(x), y)
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scale = scaler.get_scale()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if scaler.get_scale() < scale:
+                continue  # a skipped update: the sweep records it not, and retries the LR
+        losses.append(float(loss.detach()))
+        k += 1
+    return losses
+
+
+def test_inside_the_callers_autocast_each_update_casts_the_weights_anew() -> None:
+    """Under one enclosing ``torch.autocast``, torch caches the bf16 copy of each weight until
+    the context ends: without a fresh cast per update every step would use the step-0 weights."""
+    data = DataLoader(dataset(), batch_size=8)
+    model, opt, _ = make(dropout=0.0)
+    before = [p.detach().clone() for p in model.parameters()]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        finder = find_lr(model, opt, data, loss_fn, min_lr=1e-3, max_lr=1.0, steps=20)
+        # and the caller's forward after it sees the restored weights, not the sweep's last
+        out = model(dataset().tensors[0][:8])
+    assert finder.losses == replay_amp(finder, data, torch.bfloat16)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    model2, _, _ = make(dropout=0.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(out, model2(dataset().tensors[0][:8]))
+
+
+def test_autocast_argument_runs_each_update_as_training_does() -> None:
+    data = DataLoader(dataset(), batch_size=8)
+    model, opt, _ = make(dropout=0.0)
+    finder = find_lr(
+        model, opt, data, loss_fn, min_lr=1e-3, max_lr=1.0, steps=20, autocast=torch.bfloat16
+    )
+    assert finder.losses == replay_amp(finder, data, torch.bfloat16)
+    assert len(finder.losses) > 10
+
+
+def train_amp(model: nn.Module, opt: Any, scaler: Any, data: Any) -> list:
+    trace = []
+    for _ in range(2):
+        for x, y in data:
+            trace.append([float(g["lr"]) for g in opt.param_groups] + [scaler.get_scale()])
+            opt.zero_grad()
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = loss_fn(model(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+    return trace
+
+
+def test_grad_scaler_skipped_updates_are_retried_and_its_state_restored() -> None:
+    """fp16 with a ``GradScaler``: an update the scaler skips (inf gradients at its first,
+    too large scale) took no step, so it is not recorded and its LR is tried again; afterwards
+    the scaler's scale and growth tracker are back."""
+    data = DataLoader(dataset(), batch_size=8, shuffle=True)
+
+    def amp_run(with_test: bool) -> tuple[nn.Module, list, Any]:
+        torch.manual_seed(5)
+        model, opt, _ = make()
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**24, growth_interval=3)
+        finder = None
+        if with_test:
+            finder = find_lr(
+                model,
+                opt,
+                data,
+                loss_fn,
+                min_lr=1e-3,
+                steps=20,
+                autocast=torch.float16,
+                scaler=scaler,
+            )
+        return model, train_amp(model, opt, scaler, data), finder
+
+    with_test = amp_run(True)
+    assert_same(with_test, amp_run(False))
+    assert with_test[1][0][-1] == 2.0**24  # training starts at the configured scale
+    finder = with_test[2]
+    replay_scaler = torch.amp.GradScaler("cpu", init_scale=2.0**24, growth_interval=3)
+    model, opt, _ = make(dropout=0.0)
+    no_dropout = find_lr(
+        model,
+        opt,
+        DataLoader(dataset(), batch_size=8),
+        loss_fn,
+        min_lr=1e-3,
+        steps=20,
+        autocast=torch.float16,
+        scaler=torch.amp.GradScaler("cpu", init_scale=2.0**24, growth_interval=3),
+    )
+    replayed = replay_amp(
+        no_dropout, DataLoader(dataset(), batch_size=8), torch.float16, replay_scaler
+    )
+    assert replay_scaler.get_scale() < 2.0**24  # the scaler did skip updates
+    assert no_dropout.losses == replayed
+    assert finder.stop_reason is not None
+
+
 def test_the_state_comes_back_when_the_loss_raises() -> None:
     model, opt, _ = make()
     before = [p.detach().clone() for p in model.parameters()]
@@ -266,6 +386,14 @@ def test_errors() -> None:
         find_lr(model, opt, [], loss_fn)
     with pytest.raises(ValueError, match=r"LRFinder\(\): max_lr must be > min_lr"):
         find_lr(model, opt, data, loss_fn, min_lr=1.0, max_lr=0.1)
+    with pytest.raises(ValueError, match="autocast can be torch.float16, torch.bfloat16 or None"):
+        find_lr(model, opt, data, loss_fn, autocast=torch.float32)
+    with pytest.raises(TypeError, match="scaler must be a torch.amp.GradScaler, got 1.0"):
+        find_lr(model, opt, data, loss_fn, scaler=1.0)  # type: ignore[arg-type]
+    stuck = torch.amp.GradScaler("cpu", init_scale=math.inf)  # every update skipped
+    with pytest.raises(RuntimeError, match="skipped 64 updates in a row .* after 0 recorded"):
+        find_lr(model, opt, data, loss_fn, scaler=stuck)
+    assert stuck.get_scale() == math.inf and not opt.state
 
 
 def test_nan_loss_stops_the_sweep() -> None:

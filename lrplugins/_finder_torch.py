@@ -8,10 +8,11 @@ distributed ranks.
 from __future__ import annotations
 
 import copy
+import math
 import random
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from typing import Any, Literal
 
 try:
@@ -25,6 +26,9 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
 from ._finder import DEFAULT_RULE, LRFinder
 
 __all__ = ["find_lr"]
+
+# Updates a GradScaler may skip in a row (each halves its scale) before the sweep gives up.
+_MAX_SKIPS = 64
 
 
 # ----------------------------------------------------------------------------------------------
@@ -98,6 +102,30 @@ class OptimizerSnapshot:
                 setattr(self.optimizer, k, self.counters[k])
             elif hasattr(self.optimizer, k):
                 delattr(self.optimizer, k)
+
+
+class ScalerSnapshot:
+    """A ``torch.amp.GradScaler``: its scale and growth tracker (in the same tensors, where it
+    has made them) and its per-optimizer bookkeeping."""
+
+    def __init__(self, scaler: Any) -> None:
+        self.scaler = scaler
+        attrs = vars(scaler)
+        self.tensors = {
+            k: (v, v.detach().clone()) for k, v in attrs.items() if isinstance(v, torch.Tensor)
+        }
+        self.others = {
+            k: copy.deepcopy(v) for k, v in attrs.items() if not isinstance(v, torch.Tensor)
+        }
+
+    def restore(self) -> None:
+        current = vars(self.scaler)
+        current.clear()
+        with torch.no_grad():
+            for k, (live, value) in self.tensors.items():
+                live.copy_(value)
+                current[k] = live
+        current.update(copy.deepcopy(self.others))
 
 
 class RNGSnapshot:
@@ -277,6 +305,8 @@ def find_lr(
     diverge: float | None = 0.5,
     rule: str = DEFAULT_RULE,
     accumulate: int = 1,
+    autocast: torch.dtype | None = None,
+    scaler: torch.amp.GradScaler | None = None,
     progress: bool = False,
 ) -> LRFinder:
     """Run an LR range test on ``model`` and put everything back; returns the :class:`LRFinder`.
@@ -285,13 +315,20 @@ def find_lr(
     iterable of ``(inputs, targets)``, started again when it runs out), computes
     ``loss_fn(model(inputs), targets)``, backpropagates ``loss / accumulate`` and calls
     ``optimizer.step()`` with every group's LR set by the finder (all groups sweep together
-    and keep their ratios). The recorded loss of an update is the mean over its ``accumulate``
+    and keep their ratios). Mixed precision runs as a training loop runs it: with ``autocast``
+    each forward is in its own ``torch.autocast`` context (backward and step outside it), and
+    with ``scaler`` the loss is scaled and the step goes through it; an update the scaler skips
+    (inf or NaN gradients) made no step, so it is not recorded and its LR is tried again on the
+    next batches. Called inside the caller's own ``torch.autocast``, the forwards run under it
+    and the low-precision copies of the weights, which torch keeps until that context ends, are
+    dropped after every update and at the end (else every step would use the first step's). The recorded loss of an update is the mean over its ``accumulate``
     batches, and under ``torch.distributed`` also over the ranks, so every rank records the same
     curve, stops at the same step and gets the same suggestion.
 
     Afterwards the model's parameters, buffers, gradients and train/eval flags, the optimizer's
     state and hyper-parameters (its LRs included), the random number generators (Python,
-    numpy, torch CPU and CUDA, and a DataLoader's own ``generator``) and the position of a
+    numpy, torch CPU and CUDA, and a DataLoader's own ``generator``), the ``scaler``'s scale and
+    growth tracker, and the position of a
     stateful loader (one with ``state_dict``/``load_state_dict``) are restored, and a DataLoader
     with persistent workers runs the sweep on workers of its own (training keeps the ones it
     would have had), also when the sweep raises: training afterwards is the training you would
@@ -308,6 +345,10 @@ def find_lr(
         min_lr, max_lr, steps, mode, smooth, diverge, rule: see :class:`lrplugins.LRFinder`;
             ``steps`` counts optimizer updates.
         accumulate: batches per optimizer update (gradient accumulation), >= 1.
+        autocast: ``torch.float16`` or ``torch.bfloat16`` to run each forward (and the loss)
+            under ``torch.autocast`` on the model's device type, as the training does; ``None``
+            (the default) adds none.
+        scaler: the ``torch.amp.GradScaler`` the training uses (its state is put back).
         progress: show a tqdm bar.
 
     >>> import torch
@@ -331,6 +372,12 @@ def find_lr(
         raise ValueError(f"find_lr(): accumulate must be >= 1, got {accumulate!r}")
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"find_lr(): optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+    if autocast is not None and autocast not in (torch.float16, torch.bfloat16):
+        raise ValueError(
+            f"find_lr(): autocast can be torch.float16, torch.bfloat16 or None, got {autocast!r}"
+        )
+    if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+        raise TypeError(f"find_lr(): scaler must be a torch.amp.GradScaler, got {scaler!r}")
     if isinstance(data, Iterator):
         raise TypeError(
             "find_lr(): data must be re-iterable (a DataLoader, a list of batches); got the "
@@ -342,6 +389,13 @@ def find_lr(
         OptimizerSnapshot(optimizer),
         RNGSnapshot(loader_generators(data)),
     ]
+    if scaler is not None:
+        snapshots.append(ScalerSnapshot(scaler))
+    device = next((p.device.type for p in model.parameters()), "cpu")
+    # Under the caller's autocast, torch keeps the low-precision copy of each weight until that
+    # context ends: clear it after every update (and at the end, for the restored weights).
+    enclosing = torch.is_autocast_enabled(device)
+    skipped = 0
     try:
         finder.begin(base_lrs([optimizer]))
         model.train()
@@ -350,26 +404,69 @@ def find_lr(
             progress_bar(progress, steps, "LR range test") as bar,
             closing(_cycle(data)) as batches,
         ):
-            for step in range(steps):
-                set_lrs([optimizer], finder.group_lrs(step))
+            while not finder.done:
+                set_lrs([optimizer], finder.group_lrs(len(finder.lrs)))
                 optimizer.zero_grad(set_to_none=True)
                 total = 0.0
                 for _ in range(accumulate):
                     inputs, targets = next(batches)
-                    loss = loss_fn(model(inputs), targets)
-                    (loss / accumulate).backward()
+                    with _autocast(device, autocast):
+                        loss = loss_fn(model(inputs), targets)
+                    with _autocast(device, enabled=not enclosing):
+                        scaled = loss / accumulate
+                        (scaled if scaler is None else scaler.scale(scaled)).backward()
                     total += float(loss.detach())
-                optimizer.step()
-                go_on = finder.record(mean_over_ranks(total / accumulate))
+                mean = mean_over_ranks(total / accumulate)
+                took = _optimizer_step(optimizer, scaler)
+                if enclosing:
+                    torch.clear_autocast_cache()
+                if scaler is not None and not took and math.isfinite(mean):
+                    skipped += 1
+                    if skipped == _MAX_SKIPS:
+                        raise RuntimeError(
+                            f"find_lr(): the GradScaler skipped {skipped} updates in a row (inf "
+                            f"or NaN gradients; its scale is now {scaler.get_scale():g}) at LR "
+                            f"{finder.lr_at(len(finder.lrs)):.3g}, after {len(finder.lrs)} "
+                            "recorded steps; check the model and the loss"
+                        )
+                    continue  # no update was made: the same LR again, on the next batches
+                skipped = 0
+                finder.record(mean)
                 bar.update()
-                if not go_on:
-                    break
     finally:
         for snap in snapshots:
             snap.restore()
         if loader_state is not None:
             data.load_state_dict(loader_state)  # type: ignore[attr-defined]
+        if enclosing:
+            torch.clear_autocast_cache()
     return finder
+
+
+def _autocast(device: str, dtype: torch.dtype | None = None, enabled: bool = True) -> Any:
+    """``torch.autocast(device, dtype)`` where ``dtype`` is given or ``enabled`` is False
+    (autocast off); else nothing (the caller's autocast, if any, applies)."""
+    if not enabled:
+        return torch.autocast(device, enabled=False)
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device, dtype=dtype)
+
+
+def _optimizer_step(optimizer: Optimizer, scaler: Any) -> bool:
+    """``optimizer.step()``, through ``scaler`` where given; whether the update was made (a
+    GradScaler skips the optimizer's ``step`` on inf or NaN gradients)."""
+    if scaler is None:
+        optimizer.step()
+        return True
+    calls: list[None] = []
+    handle = optimizer.register_step_post_hook(lambda *_: calls.append(None))
+    try:
+        scaler.step(optimizer)
+    finally:
+        handle.remove()
+    scaler.update()
+    return bool(calls)
 
 
 def _cycle(data: Iterable[Any]) -> Generator[Any, None, None]:
