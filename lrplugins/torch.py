@@ -30,7 +30,7 @@ from ._compat import check_framework
 from ._finder_torch import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
-from ._run import RunState, check_state
+from ._run import Profile, RunState, adapter_run, check_state
 from ._schedules import Schedule, UnboundScheduleError
 
 check_framework("lrplugins.torch")
@@ -99,14 +99,14 @@ class LRScheduler(_TorchLRScheduler):
         weight_decay: Schedule | dict[str, Any] | None = None,
         horizon: str = "stretch",
     ) -> None:
-        self._run = RunState(
+        self._run = adapter_run(
+            _PROFILE,
             "LRScheduler",
             schedule,
             plateau,
             momentum=momentum,
             weight_decay=weight_decay,
             horizon=horizon,
-            monitor_required=False,
         )
         self._run.on_change = self._apply
         # torch's constructor records initial_lr / base_lrs, wraps optimizer.step (to warn when the
@@ -340,3 +340,6 @@ def _bound_alone(run: RunState) -> bool:
 
 
 _BIND_HINT = "With the plain scheduler, call scheduler.bind(total_steps=...) before training."
+
+
+_PROFILE = Profile(monitor_required=False)  # fed by observe(value)

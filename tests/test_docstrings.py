@@ -9,12 +9,16 @@ import pkgutil
 import pytest
 
 import lrplugins
+import lrplugins._run
+import lrplugins._validate
+import lrplugins.spec
 from lrplugins import _schedules
 
 MODULES = [
     lrplugins,
     lrplugins.spec,
     lrplugins._validate,
+    lrplugins._run,
     *(
         importlib.import_module(f"{_schedules.__name__}.{m.name}")
         for m in pkgutil.iter_modules(_schedules.__path__)

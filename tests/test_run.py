@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 import lrplugins as lrp
-from lrplugins._run import FORMAT, RunState
+from lrplugins._run import FORMAT, Profile, RunState, adapter_run
 
 
 def run_of(schedule=None, plateau=None, monitor=None, **kw):
@@ -414,7 +414,14 @@ def test_a_key_may_name_a_group_that_joins_later():
 
 def test_dict_schedules_are_refused_where_an_optimizer_has_one_lr():
     with pytest.raises(TypeError, match="one learning rate"):
-        RunState("Keras", {"head": lrp.constant()}, per_group=False)
+        adapter_run(Profile(per_group=False), "Keras", {"head": lrp.constant()})
+
+
+def test_adapter_only_flags_are_not_part_of_the_public_constructor():
+    with pytest.raises(TypeError, match="per_group"):
+        RunState("Owner", lrp.constant(), per_group=False)
+    run = adapter_run(Profile(monitor_required=False), "LRScheduler", lrp.constant(), lrp.Plateau())
+    assert run.monitor is None and RunState._profile == Profile()
 
 
 def test_momentum_and_weight_decay_multiply_the_configured_values_without_the_plateau():

@@ -1,0 +1,130 @@
+"""The monitored metric: which value counts, when it is missing, and one value for every rank."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .._plateau import Plateau
+
+
+class MissingMetricError(KeyError, RuntimeError):
+    """The monitored metric is not in an evaluation that should hold it (``strict=True``).
+
+    A ``KeyError`` (a name looked up in the metrics) and a ``RuntimeError`` (as Lightning's own
+    callbacks raise for a missing monitor), so either ``except`` catches it.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MetricPolicy:
+    """The metric rules of :class:`lrplugins.RunState` (a part of it, not used alone)."""
+
+    owner: str
+    monitor: str | None
+    strict: bool
+    plateau: Plateau | None
+    _warned_missing: bool
+    _baked: bool
+
+    def _changed(self) -> None:  # pragma: no cover - RunState's
+        raise NotImplementedError
+
+    def check_feedable(self, can_evaluate: bool, setting: str) -> None:
+        """At train start: a monitor that can never be fed raises (strict) or warns.
+
+        ``setting`` names what to change, e.g. ``"eval_strategy='no'"``.
+        """
+        if self.monitor is None or can_evaluate:
+            return
+        message = (
+            f"{self.owner}(monitor={self.monitor!r}): this run never evaluates ({setting}), so the "
+            "plateau would never be fed and never cut the LR. Enable evaluation, or drop "
+            "plateau and monitor."
+        )
+        if self.strict:
+            raise ValueError(message + " (strict=False turns this into a warning.)")
+        warnings.warn(message, stacklevel=3)
+
+    def metric(
+        self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = (), hint: str = ""
+    ) -> Any:
+        """The monitored value in ``metrics`` (``monitor`` or one of ``aliases``), or ``None``.
+
+        Missing: raises :class:`MissingMetricError` listing the available metrics when ``strict``,
+        else warns once and returns ``None`` (the evaluation is skipped).
+        """
+        monitor = self.monitor
+        if monitor is None:
+            return None
+        for key in (monitor, *aliases):
+            if key in metrics:
+                return metrics[key]
+        available = sorted(str(k) for k in metrics) or "none"
+        message = (
+            f"{self.owner}(monitor={monitor!r}): no such metric in this evaluation; available "
+            f"metrics: {available}." + (f" {hint}" if hint else "")
+        )
+        if self.strict:
+            raise MissingMetricError(
+                message + " (strict=False skips such evaluations with a warning.)"
+            )
+        if not self._warned_missing:
+            self._warned_missing = True
+            warnings.warn(message + " Skipped (strict=False); warned once.", stacklevel=3)
+        return None
+
+    def observe(self, value: Any) -> bool:
+        """Feed one observation of the monitored metric to the plateau; True if the scale changed.
+
+        NaN and infinities count as bad observations and never reach the LR. A value that is not
+        a single number raises ``TypeError`` naming the monitor.
+        """
+        plateau = self.plateau
+        if plateau is None:
+            raise RuntimeError(
+                f"{self.owner}: there is no plateau to feed; pass plateau=lrplugins.Plateau(...)"
+            )
+        try:
+            value = float(value)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(
+                f"{self.owner}(monitor={self.monitor!r}): the monitored value must be a single "
+                f"number, got {value!r} ({exc})"
+            ) from None
+        old = plateau.scale
+        plateau.update(value)
+        changed = plateau.scale != old and not self._baked
+        if changed:
+            self._changed()
+        return changed
+
+    def observe_metrics(self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = ()) -> bool:
+        """:meth:`metric` then :meth:`observe`; False when the metric was skipped."""
+        value = self.metric(metrics, aliases=aliases)
+        return False if value is None else self.observe(value)
+
+    def agree(
+        self, value: Any, world_size: int, allreduce_sum: Callable[[list[float]], list[float]]
+    ) -> float | None:
+        """The one cross-rank rule: every rank decides from the mean of the ranks' values.
+
+        ``value`` is this rank's observation (``None``: not logged here); ``allreduce_sum`` sums
+        a list of floats over the ranks (a collective every rank calls). A metric logged on some
+        ranks only is an error on every rank, never a hang. Returns ``None`` when no rank has it.
+        """
+        if world_size <= 1:
+            return None if value is None else float(value)
+        present = value is not None
+        count, total = allreduce_sum([float(present), float(value) if present else 0.0])
+        if 0 < count < world_size:
+            raise RuntimeError(
+                f"{self.owner}(monitor={self.monitor!r}): the metric was logged on {int(count)} of "
+                f"{world_size} ranks; every rank must decide from the same value: log it on every "
+                "rank (Lightning: self.log(..., sync_dist=True))."
+            )
+        return None if count == 0 else total / count

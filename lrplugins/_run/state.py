@@ -1,0 +1,60 @@
+"""The one checkpoint format every adapter writes: :data:`FORMAT`, checked in one place."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+FORMAT = "lrplugins.run/1"
+"""The format tag of every state dict :meth:`RunState.state_dict` writes (all adapters)."""
+
+
+STATE_KEYS = frozenset(
+    {
+        "format",
+        "schedule",
+        "momentum",
+        "weight_decay",
+        "total_steps",
+        "steps_per_epoch",
+        "plateau",
+        "events",
+        "groups",
+        "adapter",
+    }
+)
+
+
+def check_state(owner: str, state: Any) -> None:
+    """Raise naming what is wrong unless ``state`` is a :data:`FORMAT` state dict."""
+    if not isinstance(state, dict):
+        raise TypeError(f"{owner}: state must be a dict, got {state!r}")
+    keys = set(state)
+    if state.get("format") != FORMAT or keys != STATE_KEYS:
+        raise ValueError(
+            f"{owner}: not an lrplugins run state (format {FORMAT!r}); got format "
+            f"{state.get('format')!r}, missing keys {sorted(STATE_KEYS - keys)}, unknown keys "
+            f"{sorted(keys - STATE_KEYS)}"
+        )
+    for name in ("total_steps", "steps_per_epoch"):
+        value = state[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{owner}: {name} must be an int or None, got {value!r}")
+    if not isinstance(state["events"], list) or not isinstance(state["groups"], dict):
+        raise ValueError(  # noqa: TRY004 - a malformed checkpoint is a bad value, as above
+            f"{owner}: events must be a list and groups a dict, got {state['events']!r} and "
+            f"{state['groups']!r}"
+        )
+    for k, records in state["groups"].items():
+        ok = str(k).isdigit() and isinstance(records, list)
+        for r in records if ok else ():
+            base = r.get("base") if isinstance(r, dict) else None
+            ok = ok and isinstance(base, dict) and isinstance(r.get("join"), int)
+            ok = ok and all(
+                isinstance(x, (int, float)) and math.isfinite(x) for x in (base or {}).values()
+            )
+        if not ok:
+            raise ValueError(
+                f"{owner}: groups[{k!r}] must be a list of groups with finite base values, got "
+                f"{records!r}"
+            )
