@@ -180,11 +180,10 @@ class LRScheduler(_TorchLRScheduler):
         the groups again."""
         run = self._run
         run.begin(self.last_epoch, total_steps, steps_per_epoch, hint=_BIND_HINT)
-        if 0 not in run.groups:
-            bases = [float(b) for b in self.base_lrs]
-            run.take_groups(
-                0, self.optimizer.param_groups, base_lrs=bases, optimizer=self.optimizer
-            )
+        if 0 not in run.groups:  # the configured LRs (torch keeps them as initial_lr)
+            groups = self.optimizer.param_groups
+            bases = [float(g.get("initial_lr", g["lr"])) for g in groups]
+            run.take_groups(0, groups, base_lrs=bases, optimizer=self.optimizer)
 
     def observe(self, value: Any) -> float:
         """Feed one observation of the monitored metric to the plateau; return the new scale.

@@ -735,3 +735,18 @@ def test_refusals_of_a_missing_hyperparameter_name_the_optimizer_class():
         run.take_groups(0, Adagrad.param_groups, optimizer=Adagrad())
     with pytest.raises(ValueError, match=r"every parameter group of optimizer 0 \(SGD\)"):
         run.take_groups(0, [{"lr": 0.1, "momentum": 0.0}], optimizer=type("SGD", (), {})())
+
+
+def test_timm_lr_scale_multiplies_the_base_lr_once():
+    run = RunState("Owner", lrp.constant())
+    run.begin(0, total_steps=10)
+    groups = [
+        {"lr": 1e-3, "lr_scale": 0.25},
+        {"lr": 1e-3, "lr_scale": 0.5},
+        {"lr": 1e-3},
+        {"lr": 2.5e-4, "lr_scale": 0.25, "layer_scale": 0.25},  # already baked in: not twice
+    ]
+    run.take_groups(0, groups)
+    assert run.lrs(0, 3, groups) == [0.25e-3, 0.5e-3, 1e-3, 2.5e-4]
+    with pytest.raises(ValueError, match=r"parameter group 0 of optimizer 0 has lr_scale=-1"):
+        RunState("Owner", lrp.constant()).take_groups(0, [{"lr": 1.0, "lr_scale": -1}])

@@ -580,3 +580,22 @@ def test_a_typo_in_a_group_key_warns_listing_it():
     )
     with pytest.warns(UserWarning, match=r"\['bakbone'\] that match no parameter group"):
         LRScheduler(opt, {"bakbone": lrp.constant(), "*": lrp.linear(total_steps=10)})
+
+
+def test_timm_style_lr_scale_groups_train_at_their_scaled_lr():
+    import torch
+
+    from lrplugins.torch import LRScheduler
+
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in range(3)]
+    opt = torch.optim.AdamW(
+        [{"params": [p], "lr_scale": f} for p, f in zip(params, (0.25, 0.5, 1.0))], lr=1e-3
+    )
+    seen = []
+    opt.register_step_pre_hook(lambda o, a, k: seen.append([g["lr"] for g in o.param_groups]))
+    sched = LRScheduler(opt, lrp.linear(total_steps=4))
+    for _ in range(2):
+        sum(p.sum() for p in params).backward()
+        opt.step()
+        sched.step()
+    assert seen == [[0.25e-3, 0.5e-3, 1e-3], [0.25e-3 * 0.75, 0.5e-3 * 0.75, 1e-3 * 0.75]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -86,7 +87,7 @@ class Groups:
         self, key: int, index: int, group: dict[str, Any], lr: float, join: int
     ) -> dict[str, Any]:
         name = group.get("name")
-        base = {"lr": float(lr)}
+        base = {"lr": float(lr) * self._lr_scale(key, index, group)}
         for hyper in self.scheduled[1:]:
             base[hyper] = self._base(key, index, group, hyper)
         record = {
@@ -97,6 +98,23 @@ class Groups:
             "keys": self._match(key, index, name if isinstance(name, str) else None),
         }
         return record
+
+    def _lr_scale(self, key: int, index: int, group: Mapping[str, Any]) -> float:
+        """timm's ``"lr_scale"`` key (timm, BEiT and MAE put every group at the same ``lr`` and the
+        layer's factor there): the group's base LR is ``lr * lr_scale``. A group that also has
+        ``"layer_scale"`` (:func:`lrplugins.torch.layer_decay_groups`, whose ``lr`` already holds
+        the factor) is never scaled twice."""
+        if "lr_scale" not in group or "layer_scale" in group:
+            return 1.0
+        value = group["lr_scale"]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value < 0:
+            raise ValueError(
+                f"{self.owner}: parameter group {index} of {self._optimizer(key)} has "
+                f"lr_scale={value!r}; it must be a finite number >= 0 (the factor of the group's "
+                "lr, timm's convention)"
+            )
+        return float(value)
 
     def _base(self, key: int, index: int, group: Mapping[str, Any], hyper: str) -> float:
         """The configured ``hyper`` of a group, or a refusal naming the optimizer."""
