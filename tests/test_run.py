@@ -750,3 +750,20 @@ def test_timm_lr_scale_multiplies_the_base_lr_once():
     assert run.lrs(0, 3, groups) == [0.25e-3, 0.5e-3, 1e-3, 2.5e-4]
     with pytest.raises(ValueError, match=r"parameter group 0 of optimizer 0 has lr_scale=-1"):
         RunState("Owner", lrp.constant()).take_groups(0, [{"lr": 1.0, "lr_scale": -1}])
+
+
+def test_glob_keys_match_group_names_in_order_after_exact_names_and_indices():
+    fast, slow, rest = lrp.constant(), lrp.linear(), lrp.cosine()
+    run = RunState("Owner", {"layer_1*": fast, "layer_*": slow, "layer_0_decay": rest, "*": rest})
+    run.begin(0, total_steps=10)
+    names = ["layer_11_decay", "layer_1_no_decay", "layer_2_decay", "layer_0_decay", "head"]
+    run.take_groups(0, [{"lr": 1.0, "name": n} for n in names])
+    assert [r["keys"]["lr"] for r in run.groups[0]] == [
+        "layer_1*",
+        "layer_1*",
+        "layer_*",
+        "layer_0_decay",
+        "*",
+    ]
+    with pytest.raises(ValueError, match="a pattern that matches its name"):
+        RunState("Owner", {"layer_*": fast}).take_groups(0, [{"lr": 1.0, "name": "head"}])

@@ -66,8 +66,10 @@ class RunState(Groups, MetricPolicy):
     Args:
         owner: the name used in messages (e.g. ``"LRSchedulerCallback"``).
         schedule: a schedule or its ``to_config()`` dict (a multiplier of each group's base LR),
-            or a dict from group keys (a group's ``"name"``, its index, ``"*"`` for the rest) to
-            schedules.
+            or a dict from group keys to schedules. A group takes the key of its ``"name"``,
+            else its index, else the first glob pattern that matches its name (``"layer_1*"``),
+            else ``"*"`` (the rest). A key that matches no group at the start while some group
+            falls back to ``"*"`` warns once (it still applies to a group that joins later).
         plateau: an optional :class:`lrplugins.Plateau` or its config dict; needs ``monitor``.
         monitor: the metric fed to ``plateau``; needs ``plateau``.
         momentum: optional schedule(s) multiplying each group's configured momentum (SGD/RMSprop

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from .._schedules import Schedule
@@ -151,15 +152,24 @@ class Groups:
                 )
 
     def _match(self, key: int, index: int, name: str | None) -> dict[str, GroupKey]:
-        """The spec key of group ``index`` (its name, its index, or ``"*"``) in every spec."""
+        """The spec key of group ``index`` in every spec: its name, its index, the first glob
+        pattern (``"layer_1*"``, :mod:`fnmatch` rules) that matches its name, or ``"*"``."""
         keys: dict[str, GroupKey] = {}
         for hyper, spec in self._specs.items():
-            k = name if name is not None and name in spec else index if index in spec else "*"
-            if k not in spec:
+            k: GroupKey | None = None
+            if name is not None and name in spec:
+                k = name
+            elif index in spec:
+                k = index
+            elif name is not None:
+                k = next((g for g in spec if _is_glob(g) and fnmatchcase(name, str(g))), None)
+            if k is None and "*" in spec:
+                k = "*"
+            if k is None:
                 raise ValueError(
                     f"{self.owner}: parameter group {index} (name {name!r}) of optimizer {key} "
                     f"matches no key of {SPEC_ARGS[hyper]} ({sorted(map(str, spec))}); add its "
-                    "name, its index or '*'."
+                    "name, its index, a pattern that matches its name, or '*'."
                 )
             keys[hyper] = k
         return keys
@@ -233,3 +243,8 @@ def _read(group: Mapping[str, Any], hyper: str) -> float | None:
             return float(group["betas"][0])
         return None
     return float(group[hyper]) if hyper in group else None
+
+
+def _is_glob(key: GroupKey) -> bool:
+    """A key with a wildcard (``*``, ``?``, ``[``) other than the catch-all ``"*"``."""
+    return isinstance(key, str) and key != "*" and any(c in key for c in "*?[")
