@@ -37,7 +37,7 @@ from ._compat import check_framework, parse_version
 from ._finder_huggingface import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
-from ._run import FORMAT, Profile, RunState, RunViews, adapter_run
+from ._run import FORMAT, RunState, RunViews
 from ._schedules import Schedule
 
 check_framework("lrplugins.huggingface")
@@ -55,7 +55,8 @@ class _Multiplier:
     ``LambdaLR.state_dict()`` saves the ``__dict__`` of a callable object (and only that), and
     ``load_state_dict()`` writes it back into whatever lambdas the new scheduler has. So the
     ``__dict__`` of group 0's lambda holds one JSON-compatible record, the run state
-    (:meth:`RunState.state_dict`), refreshed whenever it changes, and the live run sits in a slot.
+    (:meth:`RunState.state_dict`, with the update of the last evaluation fed to the plateau),
+    refreshed whenever it changes, and the live run sits in a slot.
     ``scheduler.pt`` therefore loads with ``torch.load(weights_only=True)``.
     """
 
@@ -63,14 +64,30 @@ class _Multiplier:
 
     def __init__(self, run: RunState, index: int) -> None:
         self.run, self.index = run, index
-        if index == 0:
-            self.refresh()
 
     def __call__(self, step: int) -> float:
         return self.run.group_multiplier(self.run.groups[0][self.index], step)
 
-    def refresh(self) -> None:
-        self.__dict__[_STATE_KEY] = self.run.state_dict()
+    def refresh(self, record: dict[str, Any]) -> None:
+        self.__dict__[_STATE_KEY] = record
+
+
+class _Lambdas(list):  # type: ignore[type-arg]
+    """The ``LambdaLR``'s ``lr_lambdas``: reading it (``get_lr`` iterates it, ``state_dict`` takes
+    its length) first gives a group added since (``add_param_group``) its multiplier and base LR,
+    so the scheduler steps and saves also when a group was added after ``optimizer.step()``."""
+
+    def __init__(self, join: Any, items: Any) -> None:
+        super().__init__(items)
+        self._join = join
+
+    def __iter__(self) -> Any:
+        self._join()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._join()
+        return super().__len__()
 
 
 class LRSchedulerCallback(RunViews, TrainerCallback):
@@ -124,8 +141,7 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         strict: bool = True,
         horizon: str = "stretch",
     ) -> None:
-        self._run = adapter_run(
-            _PROFILE,
+        self._run = RunState(
             type(self).__name__,
             schedule,
             plateau,
@@ -134,12 +150,18 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             weight_decay=weight_decay,
             strict=strict,
             horizon=horizon,
+            example_metric="eval_loss",
         )
         self._run.on_change = self._apply
         # runtime, set in on_train_begin
         self._scheduler: LambdaLR | None = None
         self._mult: _Multiplier | None = None
         self._begin_step = 0
+        self._hook: Any = None  # the raw optimizer's step pre-hook
+        self._fed = -1  # the global step of the last evaluation fed to the plateau
+        # the evaluation round (every eval dataset at one global step) under way: its step, and
+        # the metrics of its datasets so far, None once one of them fed the plateau
+        self._round: tuple[int, dict[str, Any] | None] | None = None
 
     def _next_update(self) -> int | None:
         return None if self._scheduler is None else self._scheduler.last_epoch
@@ -174,8 +196,10 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         total = state.max_steps if state.max_steps and state.max_steps > 0 else None
 
         saved = _take_saved(sched)
+        self._fed, self._round = -1, None
         if state.global_step > 0 and saved is not None:
-            run.load_state_dict(saved)
+            self._fed = int(run.load_state_dict(saved).get("fed", -1))
+            _warn_missed_evaluation(owner, run, args, state, spe, self._fed)
         else:
             if state.global_step > 0:
                 warnings.warn(
@@ -189,11 +213,17 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         run.take_groups(
             0, sched.optimizer.param_groups, base_lrs=[float(b) for b in sched.base_lrs]
         )
-        lambdas: list[Any] = [_Multiplier(run, i) for i in range(len(sched.optimizer.param_groups))]
+        lambdas = _Lambdas(self._join, (_Multiplier(run, i) for i in range(len(sched.base_lrs))))
         self._mult = lambdas[0]
         sched.lr_lambdas = lambdas
         self._scheduler = sched
         self._begin_step = state.global_step
+        if self._hook is not None:
+            self._hook.remove()
+        # a group added right before an update (another callback's on_step_begin or
+        # on_pre_optimizer_step) takes part in it at its s(0)
+        raw = getattr(sched.optimizer, "optimizer", sched.optimizer)  # inside accelerate's wrapper
+        self._hook = raw.register_step_pre_hook(self._before_update)
         self._apply()
 
     def on_evaluate(
@@ -209,11 +239,21 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             return
         if self.plateau is None or self._mult is None or state.global_step == self._begin_step:
             return  # no plateau, not training (trainer.evaluate()), or eval_on_start
-        value = self._metric(metrics or {})
-        if value is None:
-            return  # another eval dataset's metrics, or skipped (strict=False)
-        self._run.observe(_same_on_all_ranks(float(value), args))
-        self._mult.refresh()
+        metrics = metrics or {}
+        if self._round is not None and self._round[0] != state.global_step:
+            self._settle()
+        step, seen = self._round or (state.global_step, {})
+        key = next((k for k in self._keys() if k in metrics), None)
+        if key is None:  # another dataset of the round may hold it
+            if seen is not None:
+                seen.update(metrics)
+            self._round = (step, seen)
+            return
+        self._round = (step, None)
+        # the engine refuses a value that is not a single number, naming the monitor
+        self._run.observe(_same_on_all_ranks(metrics[key], args))
+        self._fed = state.global_step
+        self._mult.refresh(self._record())
 
     def on_log(
         self,
@@ -238,8 +278,12 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         """Stop feeding the plateau (a later ``trainer.evaluate()`` leaves it alone)."""
+        self._settle()
         self._mult = None
         self._scheduler = None
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
 
     # -- internals ------------------------------------------------------------------------------
     def _apply(self) -> None:
@@ -247,14 +291,37 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         sched, mult = self._scheduler, self._mult
         if sched is None or mult is None:
             return
-        mult.refresh()
+        mult.refresh(self._record())
         lrs: list[Any] = write_groups(self._run, 0, sched.last_epoch, sched.optimizer.param_groups)
         sched._last_lr = lrs  # what get_last_lr() returns, i.e. what the Trainer logs
+
+    def _before_update(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        """The raw optimizer's step pre-hook: a group added since the last update joins now."""
+        sched = self._scheduler
+        if sched is not None and len(optimizer.param_groups) != len(sched.base_lrs):
+            self._join()
+            self._apply()
+
+    def _join(self) -> None:
+        """Give every group added since (``add_param_group``) its multiplier and base LR in the
+        ``LambdaLR``; the run state records it as joining at the next update, on its own clock."""
+        sched = self._scheduler
+        if sched is None:
+            return
+        groups = sched.optimizer.param_groups
+        if len(groups) == len(sched.base_lrs):
+            return
+        self._run.lrs(0, sched.last_epoch, groups)  # records the new groups (join = this update)
+        records = self._run.groups[0]
+        for i in range(len(sched.base_lrs), len(groups)):
+            sched.lr_lambdas.append(_Multiplier(self._run, i))
+            sched.base_lrs.append(records[i]["base"]["lr"])
 
     def on_step_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         """Write momentum / weight decay for the update about to run (the LambdaLR sets the LR)."""
+        self._settle()
         sched = self._scheduler
         if sched is not None and len(self._run.scheduled) > 1:
             self._run.step = state.global_step
@@ -271,25 +338,40 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             last: list[Any] = self._run.lrs(0, sched.last_epoch - 1, sched.optimizer.param_groups)
             sched._last_lr = last
 
-    def _metric(self, metrics: dict[str, Any]) -> Any:
-        """The monitored value, matched exactly (``"loss"`` is ``"eval_loss"``); ``None`` for an
-        unrelated evaluation (another dataset, ``metric_key_prefix="train"``, predict/test)."""
+    def on_epoch_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """An evaluation round at the last update of the epoch is over (the epoch's own comes
+        next, as a round of its own)."""
+        self._settle()
+
+    def _keys(self) -> tuple[str, ...]:
+        """The keys the monitor may have in the metrics: as given, and with the ``eval_`` prefix."""
         monitor = str(self.monitor)  # set whenever plateau is (checked in __init__)
-        wanted = monitor if monitor.startswith("eval_") else f"eval_{monitor}"
-        for key in (monitor, wanted):
-            if key in metrics:
-                return metrics[key]
-        # Which evaluation is this? Every metrics dict has "<prefix>_runtime".
-        prefix = next((k[: -len("_runtime")] for k in metrics if k.endswith("_runtime")), "eval")
-        if wanted.startswith(prefix + "_") or monitor.startswith(prefix + "_"):
-            return self._run.metric(metrics)  # the evaluation that should have it
-        if prefix.startswith("eval_") and f"{prefix}_{wanted[len('eval_') :]}" in metrics:
-            return self._run.metric(  # a shorthand that names no dataset, with several of them
-                metrics,
-                hint="With several eval datasets, name the one to monitor by its full key, e.g. "
-                f"{prefix + '_loss'!r}.",
+        return (monitor,) if monitor.startswith("eval_") else (monitor, f"eval_{monitor}")
+
+    def _settle(self) -> None:
+        """End the evaluation round under way: if none of its datasets held the monitor, that is a
+        missing metric (raised, or warned once with ``strict=False``), as the Trainer's own
+        ``metric_for_best_model`` is looked up in the metrics of all eval datasets together."""
+        round_, self._round = self._round, None
+        if round_ is None or round_[1] is None:
+            return
+        seen = round_[1]
+        hint = ""
+        prefixes = [k[: -len("_runtime")] for k in seen if k.endswith("_runtime")]
+        if prefixes != ["eval"]:  # several eval datasets: the monitor names none of them
+            rest = self._keys()[-1][len("eval_") :]
+            example = next((f"{p}_{rest}" for p in prefixes if f"{p}_{rest}" in seen), None)
+            hint = (
+                "With several eval datasets, name the one to monitor by its full key, e.g. "
+                f"{example or prefixes[0] + '_loss'!r}."
             )
-        return None
+        self._run.metric(seen, aliases=self._keys(), hint=hint)
+
+    def _record(self) -> dict[str, Any]:
+        """What ``scheduler.pt`` keeps: the run state, and the step the plateau was last fed."""
+        return self._run.state_dict(fed=self._fed)
 
     def __repr__(self) -> str:
         return (
@@ -318,6 +400,32 @@ def _check_scheduler(owner: str, lr_scheduler: Any) -> LambdaLR:
     )
 
 
+def _warn_missed_evaluation(
+    owner: str,
+    run: RunState,
+    args: TrainingArguments,
+    state: TrainerState,
+    spe: int | None,
+    fed: int,
+) -> None:
+    """Warn when the checkpoint was written at the last update of an epoch before that epoch's
+    evaluation (``eval_strategy="epoch"``, saved by ``save_strategy="steps"``): the resumed
+    Trainer does not run it, so the plateau misses one value."""
+    strategy = getattr(args.eval_strategy, "value", args.eval_strategy)
+    step = state.global_step
+    if run.monitor is None or strategy != "epoch" or not spe or step % spe or fed >= step:
+        return
+    last = "was never fed" if fed < 0 else f"was last fed at update {fed}"
+    warnings.warn(
+        f"{owner}(monitor={run.monitor!r}): the plateau {last} and the run resumes at update "
+        f"{step}, the end of epoch {step // spe}: the checkpoint was written before epoch "
+        f"{step // spe}'s evaluation, which the Trainer does not run again, so the plateau missed "
+        "one value and the LR may differ from an uninterrupted run's. Save checkpoints after the "
+        "evaluation (save_strategy='epoch' with eval_strategy='epoch') to avoid it.",
+        stacklevel=3,
+    )
+
+
 def _take_saved(sched: LambdaLR) -> dict[str, Any] | None:
     """Pop this callback's record from the lambdas that ``load_state_dict`` wrote it into."""
     saved = None
@@ -330,10 +438,18 @@ def _take_saved(sched: LambdaLR) -> dict[str, Any] | None:
     return saved
 
 
-def _same_on_all_ranks(value: float, args: TrainingArguments) -> float:
-    """Process 0's value on every process (the Trainer's metrics already agree; this makes sure)."""
+def _same_on_all_ranks(value: Any, args: TrainingArguments) -> Any:
+    """Process 0's value on every process (the Trainer's metrics already agree; this makes sure).
+
+    Only a single number is broadcast; anything else is returned as it is, for
+    :meth:`RunState.observe` to refuse naming the monitor (every process holds the same value).
+    """
     dist = torch.distributed
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return value
+    try:
+        value = float(value)
+    except (TypeError, ValueError, RuntimeError):
         return value
     device = args.device if dist.get_backend() != "gloo" else torch.device("cpu")
     t = torch.tensor([value], dtype=torch.float64, device=device)
@@ -400,6 +516,3 @@ def _hint(spe: int | None) -> str:
             "__len__, or use step counts instead of epochs."
         )
     return " ".join(hints)
-
-
-_PROFILE = Profile(example_metric="eval_loss")
