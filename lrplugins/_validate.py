@@ -18,7 +18,24 @@ from typing import Any
 
 Duration = "int | str"
 
-_DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(%|ep)$")
+_DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(%|ep|([KMBT]?)(sp|tok))$")
+
+MAGNITUDES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+"""The magnitudes a samples or tokens duration may carry (``"1.5Mtok"`` is 1,500,000 tokens)."""
+
+CLOCKS = ("steps", "samples", "tokens")
+"""The clocks a schedule runs on: optimizer updates, samples consumed, tokens consumed."""
+
+CLOCK_OF_UNIT = {"ep": "steps", "sp": "samples", "tok": "tokens"}
+"""The clock a duration unit belongs to (``"%"`` belongs to none: a fraction of the total)."""
+
+UNIT_OF_CLOCK = {"samples": "sp", "tokens": "tok"}
+"""The suffix that writes a count on the samples or tokens clock."""
+
+_OTHER_CLOCKS = (
+    "samples and tokens are written 'Nsp' and 'Ntok' with no space, N a decimal with an optional "
+    "K, M, B or T: '512sp', '1.5Mtok', '2Btok'"
+)
 
 _PLAIN = frozenset({int, float, bool, str, type(None)})
 
@@ -156,15 +173,25 @@ def integer(owner: str, name: str, value: Any, *, lo: int = 0) -> int:
     return v
 
 
-def duration(owner: str, name: str, value: Any, *, lo: int = 0, epochs_only: bool = False) -> Any:
-    """Check a duration: an int number of steps, ``"N%"`` of total_steps or ``"Nep"`` epochs.
+def duration(owner: str, name: str, value: Any, *, lo: int = 0, percent: bool = True) -> Any:
+    """Check a duration: an int number of optimizer steps, ``"N%"`` of total_steps, ``"Nep"``
+    epochs, ``"Nsp"`` samples or ``"Ntok"`` tokens (``N`` a decimal with an optional magnitude
+    ``K``, ``M``, ``B`` or ``T``: ``"1.5Mtok"``). ``percent=False`` refuses ``"N%"`` (a total).
 
     Returns the value unchanged (ints normalised to ``int``), so configs keep what the user wrote.
+
+    >>> duration("cosine", "total_steps", "1.5Mtok", lo=1, percent=False)
+    '1.5Mtok'
     """
     if isinstance(value, str):
         m = _DURATION.match(value)
-        allowed = "'Nep' (epochs)" if epochs_only else "'N%' (of total_steps) or 'Nep' (epochs)"
-        if m is None or (epochs_only and m.group(2) == "%"):
+        allowed = "'N%' (of total_steps) or 'Nep' (epochs)" if percent else "'Nep' (epochs)"
+        if m is None:
+            raise ValueError(
+                f"{owner}(): {name} must be an int number of steps, {allowed}, got {value!r} "
+                f"({_OTHER_CLOCKS})"
+            )
+        if not percent and m.group(2) == "%":  # a total: a percentage of itself means nothing
             raise ValueError(
                 f"{owner}(): {name} must be an int number of steps, {allowed}, got {value!r}"
             )
@@ -177,10 +204,51 @@ def duration(owner: str, name: str, value: Any, *, lo: int = 0, epochs_only: boo
 
 
 def split_duration(value: str) -> tuple[Fraction, str]:
+    """``(number, unit)`` of a checked duration string, the magnitude applied to the number: unit
+    ``"%"``, ``"ep"``, ``"sp"`` or ``"tok"``.
+
+    >>> split_duration("1.5Mtok"), split_duration("5%")
+    ((Fraction(1500000, 1), 'tok'), (Fraction(5, 1), '%'))
+    """
     m = _DURATION.match(value)
     if m is None:  # pragma: no cover - values are checked by duration() first
         raise ValueError(f"malformed duration {value!r}")
+    if m.group(4) is not None:
+        return Fraction(m.group(1)) * MAGNITUDES[m.group(3)], m.group(4)
     return Fraction(m.group(1)), m.group(2)
+
+
+def clock_of(value: Any) -> str | None:
+    """The clock a checked duration declares: ``"steps"`` for an int > 0 or ``"Nep"``,
+    ``"samples"`` for ``"Nsp"``, ``"tokens"`` for ``"Ntok"``; ``None`` for 0 and ``"N%"``, which
+    mean the same on every clock.
+
+    >>> clock_of(100), clock_of("2ep"), clock_of("512sp"), clock_of("1Btok"), clock_of("5%"), clock_of(0)
+    ('steps', 'steps', 'samples', 'tokens', None, None)
+    """
+    if isinstance(value, str):
+        return CLOCK_OF_UNIT.get(split_duration(value)[1])
+    return "steps" if value else None
+
+
+def unit_name(value: Any) -> str:
+    """The unit a checked duration is written in, in words (for messages).
+
+    >>> unit_name(100), unit_name("2ep"), unit_name("512sp"), unit_name("1Btok")
+    ('optimizer steps', 'epochs', 'samples', 'tokens')
+    """
+    if isinstance(value, str):
+        return {"ep": "epochs", "sp": "samples", "tok": "tokens", "%": "percent"}[
+            split_duration(value)[1]
+        ]
+    return "optimizer steps"
+
+
+def clock_example(clock: str) -> str:
+    """A total written on ``clock``, for messages: ``total_steps='300Btok'``."""
+    return {"samples": "total_steps='10Msp'", "tokens": "total_steps='300Btok'"}.get(
+        clock, "total_steps=10000"
+    )
 
 
 def choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> str:

@@ -1,7 +1,10 @@
 """The ``Schedule`` base class, its phases and errors, and the registry of schedule kinds.
 
-A schedule is a frozen dataclass. ``s(step)`` returns the multiplier for the update with index
-``step`` (0 for the first update); ``s.values(steps)`` evaluates many steps at once. Each formula is
+A schedule is a frozen dataclass. ``s(t)`` returns the multiplier for the update at clock value
+``t``; ``s.values(ts)`` evaluates many at once. A schedule runs on one **clock** (``s.clock``),
+decided by the units of its durations: ``"steps"`` (``t`` is the update's index, 0 for the first
+update; the default), ``"samples"`` or ``"tokens"`` (``t`` is the number of samples or tokens all
+ranks consumed before the update, so ``s(0)`` for the first one). Each formula is
 written once, in ``_formula(t, p, xp)``, against the namespace ``xp`` of :mod:`lrplugins._ops`, so
 Python floats, numpy arrays and ``keras.ops`` tensors all run the same code. ``p`` holds the numbers
 resolved from the arguments (durations turned into steps), computed once at construction or ``bind``.
@@ -30,8 +33,12 @@ if TYPE_CHECKING:
 __all__ = ["Duration", "Phase", "Schedule", "UnboundScheduleError"]
 
 Duration = Union[int, str]  # noqa: UP007 - a runtime alias, usable on Python 3.10
-"""A number of optimizer steps (``int``), a percentage of ``total_steps`` (``"5%"``) or a number of
-epochs (``"2ep"``, needs ``steps_per_epoch``). Fractions are rounded up to a whole step."""
+"""A number of optimizer steps (``int``), a percentage of ``total_steps`` (``"5%"``, in the total's
+unit), a number of epochs (``"2ep"``, needs ``steps_per_epoch``), of samples (``"512sp"``) or of
+tokens (``"1.5Mtok"``; samples and tokens take an optional magnitude ``K`` 1e3, ``M`` 1e6, ``B``
+1e9 or ``T`` 1e12). Fractions are rounded up to a whole step, sample or token. Ints and ``"Nep"``
+put the schedule on the steps clock, ``"Nsp"`` on the samples clock, ``"Ntok"`` on the tokens
+clock; ``0`` and ``"N%"`` fit every clock."""
 
 _CHUNK = 32_768  # steps per numpy chunk in values()
 
@@ -42,12 +49,14 @@ class UnboundScheduleError(RuntimeError):
     A schedule is unbound when a duration cannot be resolved from its own arguments: no
     ``total_steps`` where the shape or a ``"N%"`` duration needs it, or no ``steps_per_epoch`` for an
     ``"Nep"`` duration. ``schedule.bind(total_steps=..., steps_per_epoch=...)`` returns a bound copy;
-    the adapters bind from the trainer.
+    the adapters bind a steps-clock schedule from the trainer. A samples or tokens schedule needs
+    its total in its own unit (``total_steps="300Btok"``), which no trainer knows.
     """
 
 
 class Phase(NamedTuple):
-    """One phase of a schedule: its name and its steps ``[start, end)`` (``end=None``: forever)."""
+    """One phase of a schedule: its name and its clock values ``[start, end)`` (steps, samples or
+    tokens, as the schedule's clock; ``end=None``: forever)."""
 
     name: str
     start: int
@@ -135,6 +144,7 @@ class Schedule:
     _children: ClassVar[str | None] = None  # the field holding nested schedules, for from_config
     _has_config: ClassVar[bool] = True
     _p: Any
+    _clock: str | None  # the clock its durations declare; None: none does (0 and "N%" only)
     _missing: list[str] | None
     _scalar: Callable[[int], float]  # what s(step) runs (see __call__)
 
@@ -150,11 +160,12 @@ class Schedule:
         self._check()
         for name, value in self._canonical_fields().items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "_clock", self._find_clock())
         try:
             p = self._resolve()
         except Unbound as exc:
             object.__setattr__(self, "_p", None)
-            object.__setattr__(self, "_missing", exc.missing)
+            object.__setattr__(self, "_missing", _in_clock(exc.missing, self._clock))
         else:
             object.__setattr__(self, "_p", p)
             object.__setattr__(self, "_missing", None)
@@ -166,6 +177,49 @@ class Schedule:
         Checks only read the fields; a shape that stores a field in a canonical form says so in
         :meth:`_canonical_fields`.
         """
+
+    def _find_clock(self) -> str | None:
+        """The clock the durations and the nested schedules declare (``None``: none does).
+
+        Refuses a mix, naming both arguments and their units, and ``steps_per_epoch`` on the
+        samples or tokens clock (where no duration is in epochs).
+        """
+        first: tuple[str, str] | None = None  # (what declared it, clock)
+        for label, value, clock in self._declarations():
+            if clock is None:
+                continue
+            if first is None:
+                first = (_declares(label, value), clock)
+            elif clock != first[1]:
+                raise ValueError(
+                    f"{self.kind}(): {_declares(label, value)} but {first[0]}: all durations of "
+                    "one schedule share one clock (optimizer steps and epochs, samples, or tokens)"
+                )
+        if first is None:
+            return None
+        spe = getattr(self, "steps_per_epoch", None)
+        if first[1] != "steps" and spe is not None:
+            raise ValueError(
+                f"{self.kind}(): steps_per_epoch is only for 'Nep' durations, on the steps clock; "
+                f"this schedule runs on the {first[1]} clock ({first[0]}), got "
+                f"steps_per_epoch={spe!r}"
+            )
+        return first[1]
+
+    def _declarations(self) -> Any:
+        """``(argument, value, clock)`` of every duration (fields annotated ``Duration``) and every
+        nested schedule; ``clock`` is ``None`` where the value fits every clock."""
+        for f in signature_fields(type(self)):
+            value = getattr(self, f.name)
+            name = self._aliases.get(f.name, f.name)
+            if isinstance(value, Schedule):
+                yield name, value, value._clock
+            elif isinstance(value, tuple) and any(isinstance(x, Schedule) for x in value):
+                for i, x in enumerate(value):
+                    yield f"{name}[{i}]", x, x._clock
+            elif "Duration" in str(f.type):
+                for label, d in _durations_in(name, value):
+                    yield label, d, v.clock_of(d)
 
     def _canonical_fields(self) -> dict[str, Any]:
         """Fields to store in their canonical form, once the checks passed (``{}``: none).
@@ -187,7 +241,8 @@ class Schedule:
     if TYPE_CHECKING:
 
         def __call__(self, step: int) -> float:
-            """The multiplier for the optimizer update with index ``step`` (0 is the first one)."""
+            """The multiplier for the update at clock value ``step``: its index on the steps
+            clock (0 is the first update), the samples or tokens consumed before it otherwise."""
             ...
 
     else:
@@ -196,8 +251,9 @@ class Schedule:
         # the step and returns float(_formula(float(step), p, MATH)).
         __call__ = property(
             operator.attrgetter("_scalar"),
-            doc="The multiplier for the optimizer update with index ``step`` (0 is the first "
-            "update): ``s(step)``, a ``float``.",
+            doc="The multiplier for the update at clock value ``step``: ``s(step)``, a ``float``. "
+            "On the steps clock ``step`` is the update's index (0 is the first update); on the "
+            "samples or tokens clock, the samples or tokens all ranks consumed before it.",
         )
 
     def _first_call(self, step: int) -> float:
@@ -219,14 +275,17 @@ class Schedule:
         object.__setattr__(self, "_scalar", self._first_call)
 
     def values(self, steps: Any) -> Any:
-        """Evaluate many steps at once, vectorized.
+        """Evaluate many clock values at once, vectorized.
 
-        A numpy array of integer steps gives a float64 array of the same shape; a ``range`` or list
-        gives a list of floats. Agrees with ``s(step)`` to 1e-12.
+        ``steps`` are values of the schedule's clock (:attr:`clock`): update indices, or samples or
+        tokens consumed. A numpy array of integers gives a float64 array of the same shape; a
+        ``range`` or list gives a list of floats. Agrees with ``s(step)`` to 1e-12.
 
         >>> import lrplugins as lrp
         >>> lrp.linear(total_steps=4).values(range(6))
         [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+        >>> lrp.linear(total_steps="4Ksp").values([0, 1000, 2000, 10**6])
+        [1.0, 0.75, 0.5, 0.0]
         """
         p = self._p
         if p is None:
@@ -263,7 +322,8 @@ class Schedule:
         """Evaluate the formula on a float step ``t`` with the array namespace ``ops``.
 
         This is what framework adapters call to compile the schedule into a training step (the Keras
-        adapter passes a ``keras.ops`` namespace and a float32 tensor). ``t`` must be ``>= 0``.
+        adapter passes a ``keras.ops`` namespace and a float32 tensor). ``t`` must be ``>= 0``, in
+        the schedule's clock unit.
         """
         p = self._p
         if p is None:
@@ -272,7 +332,8 @@ class Schedule:
 
     # -- introspection ------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
-        """The schedule's phases in order, as ``Phase(name, start, end)`` in optimizer steps.
+        """The schedule's phases in order, as ``Phase(name, start, end)`` in the clock's unit
+        (optimizer steps, samples or tokens).
 
         ``end`` is the first step of the next phase, or ``None`` for the last phase, which runs
         forever (most schedules hold their final value there).
@@ -307,14 +368,17 @@ class Schedule:
 
     @property
     def end(self) -> int | None:
-        """The first step of the final constant phase (from there on the schedule holds its final
-        value), or ``None`` for a shape that never ends (periodic or ever-decaying).
+        """The first clock value of the final constant phase (from there on the schedule holds its
+        final value), or ``None`` for a shape that never ends (periodic or ever-decaying). In the
+        clock's unit: an update index, or a count of samples or tokens.
 
         What :meth:`stretch` moves, and where a run that goes on longer simply holds the final value.
 
         >>> import lrplugins as lrp
         >>> lrp.cosine(total_steps=100, warmup_steps=10).end, lrp.exponential(0.9).end is None
         (100, True)
+        >>> lrp.wsd(total_steps="2Mtok", decay_steps="25%").end
+        2000000
         """
         p = self._p
         if p is None:
@@ -322,6 +386,23 @@ class Schedule:
         return self.phases()[-1].start if self._holds_final(p) else None
 
     # -- binding ------------------------------------------------------------------------------
+    @property
+    def clock(self) -> str:
+        """The clock the schedule runs on: ``"steps"``, ``"samples"`` or ``"tokens"``.
+
+        Decided by the units of its durations (``"Nsp"`` samples, ``"Ntok"`` tokens; ints and
+        ``"Nep"`` optimizer steps); a schedule whose durations are all ``0`` or ``"N%"`` runs on
+        the steps clock until it is bound with a total in samples or tokens. A composite runs on
+        its parts' clock.
+
+        >>> import lrplugins as lrp
+        >>> lrp.cosine(total_steps=100).clock, lrp.cosine(total_steps="300Btok").clock
+        ('steps', 'tokens')
+        >>> (0.5 * lrp.constant(warmup_steps="512sp")).clock
+        'samples'
+        """
+        return self._clock or "steps"
+
     @property
     def is_bound(self) -> bool:
         """True when every duration resolves, so the schedule can be evaluated."""
@@ -332,29 +413,59 @@ class Schedule:
         """What an unbound schedule lacks (empty when bound)."""
         return tuple(self._missing or ())
 
-    def bind(self, total_steps: int | None = None, steps_per_epoch: int | None = None) -> Schedule:
+    def bind(
+        self, total_steps: int | str | None = None, steps_per_epoch: int | None = None
+    ) -> Schedule:
         """Return a copy with ``total_steps`` / ``steps_per_epoch`` filled in where they are unset.
 
         Values the schedule already has are kept, so binding is idempotent and an explicit
         ``total_steps`` always wins over the trainer's.
 
+        ``total_steps`` is an int number of optimizer updates (what the adapters know), or a
+        duration in the schedule's own unit: ``"2ep"``, ``"10Msp"``, ``"300Btok"``. An update count
+        does not bind a samples or tokens schedule: it is returned unchanged, still unbound, and
+        its :attr:`missing` says that the total must be given in samples or tokens. A total in
+        samples or tokens for a schedule whose durations are in steps (or the other unit) is
+        refused with a ``ValueError``. ``steps_per_epoch`` is ignored on the samples and tokens
+        clocks.
+
         >>> import lrplugins as lrp
         >>> s = lrp.cosine(warmup_steps="10%").bind(total_steps=100)
         >>> s == lrp.cosine(total_steps=100, warmup_steps="10%"), s(10)
         (True, 1.0)
+        >>> t = lrp.cosine(warmup_steps="2Btok")
+        >>> t.bind(total_steps=1000).is_bound, t.bind(total_steps="300Btok").is_bound
+        (False, True)
         """
+        owner = f"{self.kind}().bind"
+        given: str | None = None
         if total_steps is not None:
-            total_steps = v.integer(f"{self.kind}().bind", "total_steps", total_steps, lo=1)
+            total_steps = v.plain(total_steps)
+            if isinstance(total_steps, str):
+                v.duration(owner, "total_steps", total_steps, lo=1, percent=False)
+            else:
+                total_steps = v.integer(owner, "total_steps", total_steps, lo=1)
+            given = v.clock_of(total_steps)
         if steps_per_epoch is not None:
-            steps_per_epoch = v.integer(
-                f"{self.kind}().bind", "steps_per_epoch", steps_per_epoch, lo=1
-            )
+            steps_per_epoch = v.integer(owner, "steps_per_epoch", steps_per_epoch, lo=1)
+        mine = self._clock
+        if mine is not None and given is not None and given != mine:
+            if given == "steps" and not isinstance(total_steps, str):
+                total_steps = None  # an update count: left unbound; `missing` says what it needs
+            else:
+                raise ValueError(
+                    f"{owner}(): total_steps={total_steps!r} is in {v.unit_name(total_steps)}, but "
+                    f"{self!r} runs on the {mine} clock: give the total in its own unit "
+                    f"({v.clock_example(mine)})"
+                )
+        if (mine or given or "steps") != "steps":
+            steps_per_epoch = None  # no epochs on the samples or tokens clock
         return self._bind(total_steps, steps_per_epoch)
 
-    def _bind(self, total: int | None, spe: int | None) -> Schedule:
+    def _bind(self, total: int | str | None, spe: int | None) -> Schedule:
         if self.is_bound:
             return self
-        changes = {}
+        changes: dict[str, Any] = {}
         if getattr(self, "total_steps", None) is None and total is not None:
             changes["total_steps"] = total
         if getattr(self, "steps_per_epoch", None) is None and spe is not None:
@@ -363,10 +474,18 @@ class Schedule:
 
     def _unbound_error(self) -> UnboundScheduleError:
         what = "; ".join(self._missing or ())
-        return UnboundScheduleError(
-            f"{self!r} is unbound: missing {what}. Pass it to the schedule or call "
-            ".bind(total_steps=..., steps_per_epoch=...); the framework adapters bind it for you."
-        )
+        if self.clock != "steps":
+            how = (
+                f"A {self.clock} schedule needs its total in {self.clock}: pass "
+                f"{v.clock_example(self.clock)} to the schedule or to .bind(); an update count "
+                "cannot bind it, and the framework adapters cannot derive it from the trainer."
+            )
+        else:
+            how = (
+                "Pass it to the schedule or call .bind(total_steps=..., steps_per_epoch=...); "
+                "the framework adapters bind it for you."
+            )
+        return UnboundScheduleError(f"{self!r} is unbound: missing {what}. {how}")
 
     # -- changing the horizon -----------------------------------------------------------------
     def cooldown(
@@ -380,8 +499,9 @@ class Schedule:
         point of warmup-stable-decay: a cooldown from any checkpoint gives a finished model.
 
         Args:
-            at: the first step of the cooldown (optimizer steps, or ``"Nep"``).
-            steps: its length (optimizer steps, or ``"Nep"``); 0 holds ``final`` from ``at``.
+            at: the first step of the cooldown, on the schedule's clock: optimizer steps (an int or
+                ``"Nep"``), samples (``"Nsp"``) or tokens (``"Ntok"``).
+            steps: its length, in the same unit; 0 holds ``final`` from ``at``.
             shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
             final: the multiplier reached at ``at + steps``, finite and >= 0.
 
@@ -402,8 +522,9 @@ class Schedule:
         ``inverse_sqrt``, ``cyclic``, ...), ``at >= E`` or ``total_steps <= at`` is refused.
 
         Args:
-            at: the first step that moves (optimizer steps, or ``"Nep"``).
-            total_steps: where the end lands (optimizer steps, or ``"Nep"``).
+            at: the first step that moves, on the schedule's clock: optimizer steps (an int or
+                ``"Nep"``), samples (``"Nsp"``) or tokens (``"Ntok"``).
+            total_steps: where the end lands, in the same unit.
 
         >>> import lrplugins as lrp
         >>> s = lrp.cosine(total_steps=100).stretch(at=50, total_steps=150)
@@ -482,3 +603,39 @@ def _repr_value(value: Any) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(_repr_value(x) for x in value) + "]"
     return repr(value)
+
+
+def _durations_in(name: str, value: Any) -> Any:
+    """``(argument, duration)`` pairs in a field annotated with ``Duration``: the value itself, the
+    items of a list, or the step of each ``(step, value)`` pair (``interpolate``'s knots)."""
+    if value is None:
+        return
+    if isinstance(value, tuple):
+        for i, x in enumerate(value):
+            if isinstance(x, tuple):
+                yield f"{name}[{i}] step", x[0]
+            else:
+                yield f"{name}[{i}]", x
+    else:
+        yield name, value
+
+
+def _declares(label: str, value: Any) -> str:
+    """What declared a clock, for messages: ``warmup_steps='2Btok' is in tokens``."""
+    if isinstance(value, Schedule):
+        return f"{label} ({value!r}) runs on the {value.clock} clock"
+    return f"{label}={value!r} is in {v.unit_name(value)}"
+
+
+def _in_clock(missing: list[str], clock: str | None) -> list[str]:
+    """``missing`` with each missing total said in the clock's unit (on the samples and tokens
+    clocks, where an update count from the trainer cannot bind it)."""
+    if clock is None or clock == "steps":
+        return missing
+    unit = f"total_steps in {clock} (e.g. {v.clock_example(clock)}"
+    return [
+        m.replace("total_steps", unit + "; an update count cannot bind it)", 1)
+        if m.startswith("total_steps") and unit not in m
+        else m
+        for m in missing
+    ]

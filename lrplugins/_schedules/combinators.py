@@ -2,7 +2,9 @@
 
 As in optax, composition gives each part its own local time: ``sequence`` runs part ``i`` at
 ``step - boundaries[i-1]``. Combinators bind their parts (``bind`` passes ``total_steps`` and
-``steps_per_epoch`` through) and evaluate them with the same ``xp`` namespace.
+``steps_per_epoch`` through) and evaluate them with the same ``xp`` namespace. A combinator runs on
+its parts' clock (steps, samples or tokens): parts on different clocks, or a part on one clock and
+a duration of the combinator's own on another, are refused at construction (``Schedule.clock``).
 """
 
 from __future__ import annotations
@@ -28,18 +30,24 @@ class sequence(Schedule):
 
     Schedule ``i`` is evaluated at ``t - boundaries[i-1]`` (as optax ``join_schedules``). On
     ``bind``, each part gets its own segment length as ``total_steps`` (the last one gets
-    ``total_steps - boundaries[-1]``), so ``"N%"`` inside a part is a fraction of that part.
+    ``total_steps - boundaries[-1]``), so ``"N%"`` inside a part is a fraction of that part. All
+    in the clock's unit: the parts and the boundaries share one clock.
 
     Args:
         schedules: the parts, at least one.
-        boundaries: strictly increasing steps (ints, ``"N%"`` or ``"Nep"``), one fewer than parts.
-        total_steps: run length (or ``"Nep"``), for ``"N%"`` boundaries and the last part's length.
+        boundaries: strictly increasing clock values, one fewer than parts: ints (steps), ``"N%"``,
+            ``"Nep"``, ``"Nsp"`` (samples) or ``"Ntok"`` (tokens).
+        total_steps: run length (int steps, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``), for ``"N%"``
+            boundaries and the last part's length.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations here and in the parts.
 
     >>> import lrplugins as lrp
     >>> s = lrp.sequence([lrp.constant(), lrp.linear()], boundaries=[2], total_steps=6)
     >>> s.values(range(7))
     [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    >>> t = lrp.sequence([lrp.constant(), lrp.linear()], boundaries=["2Ktok"], total_steps="6Ktok")
+    >>> t.clock, t.values([0, 3000, 6000])
+    ('tokens', [1.0, 0.75, 0.0])
     """
 
     schedules: tuple[Schedule, ...]
@@ -81,13 +89,19 @@ class sequence(Schedule):
                 raise ValueError(
                     f"{self.kind}(): the last part starts at step {a}, after total_steps ({b})"
                 )
-            part = s._bind(length, dur.spe)
+            part = s._bind(self._on_clock(length), dur.spe)
             if not part.is_bound:
                 missing.extend(f"{m} in schedules[{i}]" for m in part.missing)
             parts.append(part)
         if missing:
             raise Unbound(missing)
         return (tuple(parts), tuple(float(b) for b in bs))
+
+    def _on_clock(self, count: int | None) -> int | str | None:
+        """A part's length as a total on this schedule's clock (``"1000sp"`` on the samples
+        clock), so that binding a part keeps it on the clock of the whole."""
+        unit = v.UNIT_OF_CLOCK.get(self.clock)
+        return count if count is None or unit is None else f"{count}{unit}"
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
@@ -156,7 +170,7 @@ class scaled(Schedule):
         k, s = p
         return k * s._formula(t, s._p, xp)
 
-    def _bind(self, total: int | None, spe: int | None) -> Schedule:
+    def _bind(self, total: int | str | None, spe: int | None) -> Schedule:
         return self if self.is_bound else scaled(self.factor, self.schedule._bind(total, spe))
 
     def __repr__(self) -> str:
@@ -216,7 +230,7 @@ class product(Schedule):
             out = out * s._formula(t, s._p, xp)
         return out
 
-    def _bind(self, total: int | None, spe: int | None) -> Schedule:
+    def _bind(self, total: int | str | None, spe: int | None) -> Schedule:
         return (
             self if self.is_bound else product(tuple(s._bind(total, spe) for s in self.schedules))
         )
@@ -237,7 +251,9 @@ class product(Schedule):
 class custom(Schedule):
     """A schedule from any callable ``fn(step: int) -> float``.
 
-    Each value must be finite and >= 0 (checked at every call). ``values`` loops in Python, the Keras
+    Each value must be finite and >= 0 (checked at every call). It declares no clock: alone it runs
+    on the steps clock, in a ``product`` or ``sequence`` on its partners' (``step`` is then a count
+    of samples or tokens). ``values`` loops in Python, the Keras
     graph cannot run it, and ``to_config`` refuses it: prefer a catalog shape where one fits.
 
     Args:
@@ -324,7 +340,8 @@ def _resolve_own(owner: Schedule, names: tuple[str, ...], spe: int | None) -> li
 class Cooldown(Schedule):
     """``schedule`` until step ``at``, then a decay from ``schedule(at)`` to ``final`` over ``steps``.
 
-    Built by :meth:`Schedule.cooldown`. With ``v = schedule(at)`` and ``p = (t - at) / steps``:
+    Built by :meth:`Schedule.cooldown`. ``at`` and ``steps`` are on the schedule's clock (optimizer
+    steps, samples or tokens). With ``v = schedule(at)`` and ``p = (t - at) / steps``:
     ``schedule(t)`` for ``t < at``; ``final + (v - final) * d(p)`` for ``at <= t < at + steps``, where
     ``d(p)`` is ``1 - p`` (``"linear"``), ``(1 + cos(pi p)) / 2`` (``"cosine"``) or ``1 - sqrt(p)``
     (``"1-sqrt"``); ``final`` from ``at + steps`` on. So
@@ -334,9 +351,9 @@ class Cooldown(Schedule):
 
     Args:
         schedule: the schedule to cool down (bound or not: binding passes through to it).
-        at: the first step of the cooldown, an int number of optimizer steps or ``"Nep"``.
-        steps: the cooldown's length, an int number of steps (0: ``final`` from ``at`` on) or
-            ``"Nep"``.
+        at: the first step of the cooldown: an int number of optimizer steps or ``"Nep"``, or on
+            the samples or tokens clock ``"Nsp"`` / ``"Ntok"`` (``"250Btok"``).
+        steps: the cooldown's length, in the same unit (``0``: ``final`` from ``at`` on).
         shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
         final: the multiplier reached at ``at + steps`` and held after, finite and >= 0.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
@@ -361,8 +378,8 @@ class Cooldown(Schedule):
     def _check(self) -> None:
         if not isinstance(self.schedule, Schedule):
             raise TypeError(f"{self.kind}(): schedule must be a schedule, got {self.schedule!r}")
-        v.duration(self.kind, "at", self.at, epochs_only=True)
-        v.duration(self.kind, "steps", self.steps, epochs_only=True)
+        v.duration(self.kind, "at", self.at, percent=False)
+        v.duration(self.kind, "steps", self.steps, percent=False)
         v.choice(self.kind, "shape", self.shape, SHAPES)
         v.real(self.kind, "final", self.final, lo=0.0)
         if self.steps_per_epoch is not None:
@@ -394,7 +411,7 @@ class Cooldown(Schedule):
     def _holds_final(self, p: Any) -> bool:
         return True
 
-    def _bind(self, total: int | None, spe: int | None) -> Schedule:
+    def _bind(self, total: int | str | None, spe: int | None) -> Schedule:
         if self.is_bound:
             return self
         own = self.steps_per_epoch if self.steps_per_epoch is not None else spe
@@ -418,7 +435,8 @@ class Stretch(Schedule):
     """``schedule`` until step ``at``; from there the rest of it stretched (or squeezed) in time so
     that its end lands on ``total_steps``.
 
-    Built by :meth:`Schedule.stretch`. With ``E`` the first step of ``schedule``'s final constant
+    Built by :meth:`Schedule.stretch`; ``at`` and ``total_steps`` are on the schedule's clock
+    (optimizer steps, samples or tokens). With ``E`` the first step of ``schedule``'s final constant
     phase: ``schedule(t)`` for ``t < at``; ``schedule(at + (t - at) * (E - at) / (total_steps - at))``
     for ``at <= t < total_steps``; ``schedule(E)``, the final value, from ``total_steps`` on.
     Continuous at ``at``. A schedule whose last phase is not constant (``exponential``,
@@ -427,8 +445,9 @@ class Stretch(Schedule):
 
     Args:
         schedule: the schedule to stretch (bound or not: binding passes through to it).
-        at: the first step that moves, an int number of optimizer steps or ``"Nep"``; ``< E``.
-        total_steps: where the end lands, an int number of steps or ``"Nep"``; ``> at``.
+        at: the first step that moves, an int number of optimizer steps or ``"Nep"`` (``"Nsp"`` /
+            ``"Ntok"`` on the samples / tokens clock); ``< E``.
+        total_steps: where the end lands, in the same unit; ``> at``.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
 
     >>> import lrplugins as lrp
@@ -449,8 +468,8 @@ class Stretch(Schedule):
     def _check(self) -> None:
         if not isinstance(self.schedule, Schedule):
             raise TypeError(f"{self.kind}(): schedule must be a schedule, got {self.schedule!r}")
-        v.duration(self.kind, "at", self.at, epochs_only=True)
-        v.duration(self.kind, "total_steps", self.total_steps, lo=1, epochs_only=True)
+        v.duration(self.kind, "at", self.at, percent=False)
+        v.duration(self.kind, "total_steps", self.total_steps, lo=1, percent=False)
         if self.steps_per_epoch is not None:
             v.integer(self.kind, "steps_per_epoch", self.steps_per_epoch, lo=1)
 
@@ -499,7 +518,7 @@ class Stretch(Schedule):
     def _holds_final(self, p: Any) -> bool:
         return True
 
-    def _bind(self, total: int | None, spe: int | None) -> Schedule:
+    def _bind(self, total: int | str | None, spe: int | None) -> Schedule:
         if self.is_bound:
             return self
         own = self.steps_per_epoch if self.steps_per_epoch is not None else spe

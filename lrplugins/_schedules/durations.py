@@ -1,13 +1,18 @@
-"""Durations: checking ``int | "N%" | "Nep"`` arguments and resolving them to whole optimizer steps.
+"""Durations: checking them and resolving them to whole counts on the schedule's clock.
 
-A duration is an ``int`` number of optimizer steps, ``"N%"`` of ``total_steps`` or ``"Nep"`` epochs
-(needs ``steps_per_epoch``); a fraction that falls between steps is rounded up. :class:`Ctx` resolves
-them for one schedule and records what is missing instead of failing at once, so that an unbound
-schedule can name everything it lacks.
+A duration is an ``int`` number of optimizer steps, ``"N%"`` of ``total_steps`` (in the total's
+unit), ``"Nep"`` epochs (needs ``steps_per_epoch``), ``"Nsp"`` samples or ``"Ntok"`` tokens (with an
+optional magnitude ``K``, ``M``, ``B``, ``T``: ``"1.5Mtok"``); a fraction that falls between two
+whole steps, samples or tokens is rounded up. :class:`Ctx` resolves them for one schedule and
+records what is missing instead of failing at once, so that an unbound schedule can name everything
+it lacks. Which clock a schedule runs on is decided by the base class (``Schedule.clock``) before
+anything is resolved, so the numbers here are all in that one unit.
 
 >>> c = Ctx("cosine", total=1000, spe=None)
 >>> c.steps("warmup_steps", "5%"), c.steps("decay_steps", "0.05%"), c.missing
 (50, 1, [])
+>>> c.steps("warmup_steps", "1.5Ksp"), c.steps("warmup_steps", "0.0001Ktok")
+(1500, 1)
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ class Ctx:
         self.missing: list[str] = []
 
     def steps(self, name: str, value: Duration, *, lo: int = 0) -> int:
-        """``value`` in whole steps (``lo`` when it cannot be resolved yet: see :meth:`done`)."""
+        """``value`` as a whole count on the clock: optimizer steps, samples or tokens (``lo`` when
+        it cannot be resolved yet: see :meth:`done`)."""
         if isinstance(value, int):
             return value
         num, unit = v.split_duration(value)
@@ -41,15 +47,15 @@ class Ctx:
                 self.missing.append(f"total_steps (for {name}={value!r})")
                 return lo
             n = math.ceil(num * self.total / 100)
-        else:
+        elif unit == "ep":
             if self.spe is None:
                 self.missing.append(f"steps_per_epoch (for {name}={value!r})")
                 return lo
             n = math.ceil(num * self.spe)
+        else:  # samples or tokens, the magnitude already applied
+            n = math.ceil(num)
         if n < lo:
-            raise ValueError(
-                f"{self.owner}(): {name} must be at least {lo} step(s), got {value!r} = {n} steps"
-            )
+            raise ValueError(f"{self.owner}(): {name} must be at least {lo}, got {value!r} = {n}")
         return n
 
     def need_total(self) -> int:
@@ -68,9 +74,10 @@ class Ctx:
 
 
 def check_common(self: Any) -> None:
-    """Checks for the ``total_steps`` and ``steps_per_epoch`` fields every leaf schedule has."""
+    """Checks for the ``total_steps`` and ``steps_per_epoch`` fields every leaf schedule has
+    (``total_steps``: an int number of steps, or ``"Nep"``, ``"Nsp"``, ``"Ntok"``; not ``"N%"``)."""
     if self.total_steps is not None:
-        v.duration(self.kind, "total_steps", self.total_steps, lo=1, epochs_only=True)
+        v.duration(self.kind, "total_steps", self.total_steps, lo=1, percent=False)
     if self.steps_per_epoch is not None:
         v.integer(self.kind, "steps_per_epoch", self.steps_per_epoch, lo=1)
 

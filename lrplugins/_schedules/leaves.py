@@ -146,15 +146,20 @@ class _WarmupDecay(Schedule, _HasFinal):
 @register("linear")
 @dataclass(frozen=True, repr=False)
 class linear(_WarmupDecay):
-    """Linear warmup from 0, then linear decay from 1 to ``final`` at ``total_steps``.
+    """Linear warmup from ``warmup_start``, then linear decay from 1 to ``final`` at ``total_steps``.
 
-    ``t / W`` for ``t < W``; then ``final + (1 - final) * max(0, (N - t) / (N - W))``; holds
-    ``final`` after ``N``. Equals transformers ``get_linear_schedule_with_warmup`` (``final=0``).
+    ``warmup_start + (1 - warmup_start) * t / W`` for ``t < W``; then
+    ``final + (1 - final) * max(0, (N - t) / (N - W))``; holds ``final`` after ``N``. Equals
+    transformers ``get_linear_schedule_with_warmup`` (``final=0``) and Megatron-LM's
+    ``OptimizerParamScheduler`` with ``lr_decay_style="linear"`` (``warmup_start = init_lr / max_lr``,
+    ``final = min_lr / max_lr``; in its sample mode on the samples clock).
 
     Args:
-        total_steps: run length N in optimizer steps, warmup included (or ``"Nep"``).
-        warmup_steps: warmup length W (steps, ``"N%"`` or ``"Nep"``).
-        final: multiplier reached at step N, in [0, 1].
+        total_steps: run length N, warmup included: optimizer steps (an int or ``"Nep"``),
+            samples (``"Nsp"``) or tokens (``"Ntok"``).
+        warmup_steps: warmup length W in the same unit, or ``"N%"`` of N.
+        final: multiplier reached at N, in [0, 1].
+        warmup_start: multiplier at 0 when there is a warmup, in [0, 1].
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
 
     >>> import lrplugins as lrp
@@ -163,14 +168,19 @@ class linear(_WarmupDecay):
     """
 
     final: float = 0.0
+    warmup_start: float = 0.0
 
     _decay_phase = "linear decay"
+    _unit_fields = ("final", "warmup_start")
+
+    def _shape_args(self) -> tuple[float, ...]:
+        return (float(self.warmup_start),)
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
-        w, n, span, final = p
+        w, n, span, final, start = p
         decay = xp.maximum((n - t) / span, 0.0)
-        return xp.where(t < w, warmup_ramp(t, w), final + (1.0 - final) * decay)
+        return xp.where(t < w, warmup_ramp(t, w, start), final + (1.0 - final) * decay)
 
     def _hold_start(self, w: int, n: float, span: float) -> float:
         return n  # (N - t) / span reaches 0 at N even when W = N
@@ -184,12 +194,16 @@ class cosine(_WarmupDecay):
     ``warmup_start + (1 - warmup_start) * t / W`` for ``t < W``; then with
     ``p = min(1, (t - W) / (N - W))``: ``final + (1 - final) * (1 + cos(pi * p)) / 2``. Holds ``final``
     after ``N``. Equals transformers ``get_cosine_schedule_with_warmup`` (``final=0``),
-    ``get_cosine_with_min_lr_schedule_with_warmup`` (``final=min_lr_rate``) and Keras ``CosineDecay``
-    with warmup (``warmup_start = initial / warmup_target``, ``N = warmup_steps + decay_steps``).
+    ``get_cosine_with_min_lr_schedule_with_warmup`` (``final=min_lr_rate``), Keras ``CosineDecay``
+    with warmup (``warmup_start = initial / warmup_target``, ``N = warmup_steps + decay_steps``) and
+    Megatron-LM's ``OptimizerParamScheduler`` with ``lr_decay_style="cosine"``
+    (``warmup_start = init_lr / max_lr``, ``final = min_lr / max_lr``; in its sample mode on the
+    samples clock).
 
     Args:
-        total_steps: run length N in optimizer steps, warmup included (or ``"Nep"``).
-        warmup_steps: warmup length W (steps, ``"N%"`` of N or ``"Nep"``).
+        total_steps: run length N, warmup included: optimizer steps (an int or ``"Nep"``),
+            samples (``"Nsp"``) or tokens (``"Ntok"``).
+        warmup_steps: warmup length W in the same unit, or ``"N%"`` of N.
         final: multiplier at the end of the decay, in [0, 1].
         warmup_start: multiplier at step 0 when there is a warmup, in [0, 1].
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
@@ -806,19 +820,26 @@ class cyclic(Schedule):
 @register("wsd")
 @dataclass(frozen=True, repr=False)
 class wsd(Schedule):
-    """Warmup-stable-decay: warm up from ``final`` to 1, hold 1, then decay to ``final``.
+    """Warmup-stable-decay: warm up from ``warmup_start`` to 1, hold 1, then decay to ``final``.
 
     The stable phase lasts ``N - W - D`` steps. Warmup and decay shapes are ``"linear"``,
-    ``"cosine"`` or ``"1-sqrt"``; each phase value ``f`` is mapped to ``f * (1 - final) + final``.
-    Equals transformers ``get_wsd_schedule`` (``min_lr_ratio = final``).
+    ``"cosine"`` or ``"1-sqrt"``; a warmup value ``f`` is mapped to ``f * (1 - s) + s`` with
+    ``s = warmup_start``, a decay value to ``f * (1 - final) + final``. Equals transformers
+    ``get_wsd_schedule`` (``min_lr_ratio = final``) and Megatron-LM's ``OptimizerParamScheduler``
+    with ``lr_decay_style="WSD"`` (``lr_wsd_decay_style`` ``"minus_sqrt"`` is ``"1-sqrt"``;
+    ``warmup_start = init_lr / max_lr``, ``final = min_lr / max_lr``, ``D = wsd_decay_steps``; in
+    its sample mode on the samples clock).
 
     Args:
-        total_steps: run length N in optimizer steps, warmup included (or ``"Nep"``).
-        warmup_steps: warmup length W (steps, ``"N%"`` or ``"Nep"``).
-        decay_steps: decay length D (steps, ``"N%"`` or ``"Nep"``); W + D must be <= N.
-        final: multiplier at the start of warmup and the end of decay, in [0, 1].
+        total_steps: run length N, warmup included: optimizer steps (an int or ``"Nep"``),
+            samples (``"Nsp"``) or tokens (``"Ntok"``).
+        warmup_steps: warmup length W in the same unit, or ``"N%"`` of N.
+        decay_steps: decay length D in the same unit, or ``"N%"`` of N; W + D must be <= N.
+        final: multiplier at the end of decay, in [0, 1].
         warmup_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
         decay_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+        warmup_start: multiplier at the start of warmup, in [0, 1]; ``None`` (the default) starts
+            from ``final``.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
 
     >>> import lrplugins as lrp
@@ -834,6 +855,7 @@ class wsd(Schedule):
     final: float = 0.0
     warmup_shape: str = "linear"
     decay_shape: str = "1-sqrt"
+    warmup_start: float | None = None
     steps_per_epoch: int | None = field(default=None, kw_only=True)
 
     def _check(self) -> None:
@@ -841,6 +863,8 @@ class wsd(Schedule):
         v.duration(self.kind, "warmup_steps", self.warmup_steps)
         v.duration(self.kind, "decay_steps", self.decay_steps)
         v.real(self.kind, "final", self.final, lo=0.0, hi=1.0)
+        if self.warmup_start is not None:
+            v.real(self.kind, "warmup_start", self.warmup_start, lo=0.0, hi=1.0)
         v.choice(self.kind, "warmup_shape", self.warmup_shape, SHAPES)
         v.choice(self.kind, "decay_shape", self.decay_shape, SHAPES)
 
@@ -855,6 +879,7 @@ class wsd(Schedule):
                 f"{self.kind}(): warmup_steps + decay_steps ({w} + {d}) must be <= total_steps ({n})"
             )
         stable_end = n - d
+        start = self.final if self.warmup_start is None else self.warmup_start
         # a zero-length decay ends at once: start it one step early so that step N gives `final`
         return (
             w,
@@ -864,16 +889,16 @@ class wsd(Schedule):
             float(self.final),
             self.warmup_shape,
             self.decay_shape,
+            float(start),
         )
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
-        w, stable_end, decay_start, d, final, wshape, dshape = p
+        w, stable_end, decay_start, d, final, wshape, dshape, start = p
         warm = rise_shape(progress(t, 0, max(w, 1), xp), wshape, xp)
         dec = decay_shape(progress(t, decay_start, d, xp), dshape, xp)
-        scale = 1.0 - final
-        out = xp.where(t < stable_end, 1.0, dec * scale + final)
-        return xp.where(t < w, warm * scale + final, out)
+        out = xp.where(t < stable_end, 1.0, dec * (1.0 - final) + final)
+        return xp.where(t < w, warm * (1.0 - start) + start, out)
 
     def _phase_starts(self, p: Any) -> list[tuple[str, float]]:
         w, stable_end, decay_start, d = p[0], p[1], p[2], p[3]
