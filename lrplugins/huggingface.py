@@ -37,7 +37,7 @@ from ._compat import check_framework, parse_version
 from ._finder_huggingface import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
-from ._run import FORMAT, RunState, RunViews
+from ._run import FORMAT, Profile, RunState, RunViews, adapter_run
 from ._schedules import Schedule
 
 check_framework("lrplugins.huggingface")
@@ -141,7 +141,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         strict: bool = True,
         horizon: str = "stretch",
     ) -> None:
-        self._run = RunState(
+        self._run = adapter_run(
+            _PROFILE,
             type(self).__name__,
             schedule,
             plateau,
@@ -150,7 +151,6 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             weight_decay=weight_decay,
             strict=strict,
             horizon=horizon,
-            example_metric="eval_loss",
         )
         self._run.on_change = self._apply
         # runtime, set in on_train_begin
@@ -516,3 +516,6 @@ def _hint(spe: int | None) -> str:
             "__len__, or use step counts instead of epochs."
         )
     return " ".join(hints)
+
+
+_PROFILE = Profile(example_metric="eval_loss")
