@@ -4,8 +4,10 @@ Keras fixes its backend at first import, so each backend runs
 ``integration/finder_keras_scenarios.py`` once in a subprocess with ``KERAS_BACKEND`` set; every
 scenario then shows as its own test. What each checks is in its docstring there: training after
 the range test identical to training without it (weights bit for bit, losses, iterations), an
-lrplugins schedule swapped out and back, gradient accumulation, the LR each update applied
-(read back from SGD weight changes), batches instead of arrays, the Progbar, and errors.
+lrplugins schedule swapped out and back, gradient accumulation (also after a ``fit`` that ended
+inside an accumulation window), mixed precision (updates the loss scaler skipped), sample weights,
+a reshuffling ``tf.data`` pipeline (on every backend), the LR each update applied (read back from
+SGD weight changes), batches instead of arrays, the Progbar, and errors.
 """
 
 from __future__ import annotations
@@ -30,12 +32,22 @@ SCENARIOS = [
     "identical",
     "adam_schedule",
     "accumulation",
+    "accumulation_after_fit",
+    "accumulation_identical",
+    "mixed_precision_skips",
+    "mixed_precision_identical",
+    "sample_weight",
+    "sample_weight_identical",
+    "tf_data_identical",
     "applied_lr",
     "batches",
     "progress",
     "doctests",
     "errors",
 ]
+
+# scenarios that build a tf.data pipeline, on every backend
+NEEDS_TENSORFLOW = {"sample_weight", "tf_data_identical"}
 
 pytestmark = pytest.mark.slow
 
@@ -65,5 +77,7 @@ def _run(backend: str) -> dict[str, Any]:
 def test_keras_find_lr(backend: str, scenario: str) -> None:
     require("keras")
     require(BACKENDS[backend])
+    if scenario in NEEDS_TENSORFLOW:
+        require("tensorflow")
     result = _run(backend)[scenario]
     assert result["ok"], f"{backend}/{scenario} failed:\n{result['detail']}"

@@ -29,10 +29,18 @@ from ._finder import DEFAULT_RULE, LRFinder
 
 __all__ = ["find_lr"]
 
+# Micro-batches in a row that a loss scaler may skip (halving its scale each time) before the
+# sweep ends as non-finite: from Keras' initial scale of 2**15 that is a scale of 2**-49, so the
+# gradients overflow float16 at any scale.
+_MAX_SKIPS = 64
+
 
 class _SweepRate(keras.optimizers.schedules.LearningRateSchedule):
-    """The sweep's LR as a function of the optimizer's iteration counter (update ``j`` is
-    iteration ``start + j * accumulate`` .. ``start + (j + 1) * accumulate - 1``)."""
+    """The sweep's LR as a function of the counter a Keras optimizer hands its schedule: its
+    micro-batch counter ``_iterations``, which with ``gradient_accumulation_steps=k`` counts
+    ``k`` per update (``optimizer.iterations`` is that counter divided by ``k``). Update ``j`` of
+    the sweep spans micro-batches ``start + j * accumulate`` .. ``start + (j + 1) * accumulate - 1``
+    (``start`` a multiple of ``accumulate``)."""
 
     def __init__(self, finder: LRFinder, start: int, accumulate: int) -> None:
         self.finder = finder
@@ -77,7 +85,12 @@ def find_lr(
     ``keras.utils.PyDataset``, a list). The data restart when they run out. Each of up to
     ``steps`` updates is the model's compiled train step (its loss, regularization losses
     included); with ``gradient_accumulation_steps=k`` on the optimizer an update takes ``k``
-    batches and records their mean loss. The LR of update ``j`` is ``finder.lr_at(j)``.
+    batches and records their mean loss, and the sweep starts on a fresh accumulation window
+    (gradients a ``fit`` left half-accumulated stay out of it, and are back afterwards). The LR of
+    update ``j`` is ``finder.lr_at(j)``. Under mixed precision (a ``LossScaleOptimizer``, which
+    ``compile`` adds for the ``"mixed_float16"`` policy) a batch whose gradients overflow is
+    skipped by the loss scaler, as in ``fit``: it is no update of the sweep and is not recorded;
+    64 skips in a row (the gradients overflow at every scale) end the sweep as ``"non-finite"``.
 
     Afterwards every variable of the model (weights, batch-norm statistics, dropout seed
     states), of the optimizer (iteration counter, slots, its own learning rate or schedule) and
@@ -135,17 +148,35 @@ def find_lr(
     finder.begin([saved.base_lr])
     show = 1 if verbose == "auto" else verbose
     bar = keras.utils.Progbar(steps, verbose=show, unit_name="update") if show else None
+    counter = inner._iterations  # micro-batches: what the optimizer hands its LR schedule
     try:
-        object.__setattr__(
-            inner, "_learning_rate", _SweepRate(finder, saved.iterations, accumulate)
-        )
+        # The sweep starts on a fresh accumulation window: a fit that stopped inside one left
+        # its gradients in the accumulators and the counter between two updates.
+        start = saved.micro_batches - saved.micro_batches % accumulate
+        if accumulate > 1:
+            counter.assign(start)
+            for acc in getattr(inner, "_accumulated_gradients", None) or ():
+                acc.assign(ops.zeros(acc.shape, acc.dtype))
+        object.__setattr__(inner, "_learning_rate", _SweepRate(finder, start, accumulate))
         model.train_function = None  # retrace with the sweep's LR
+        taken = start
         for step in range(steps):
-            losses = []
-            for _ in range(accumulate):
+            losses: list[float] = []
+            skipped = 0
+            while len(losses) < accumulate:
                 xb, yb = next(batches)
                 logs = model.train_on_batch(xb, yb, return_dict=True)
-                losses.append(float(logs["loss"]))
+                loss = float(logs["loss"])
+                now = int(ops.convert_to_numpy(counter))
+                if now == taken:  # a loss scaler skipped it: no step of the sweep
+                    if math.isfinite(loss) and skipped < _MAX_SKIPS:
+                        skipped += 1
+                        continue
+                    # a non-finite loss, or gradients that overflow at every scale: the end
+                    losses.append(loss if not math.isfinite(loss) else math.nan)
+                    break
+                losses.append(loss)
+                taken, skipped = now, 0
             loss = sum(losses) / len(losses)
             go_on = finder.record(loss)
             if bar is not None:
@@ -167,7 +198,7 @@ class _Snapshot:
         )
         self.values = [np.array(ops.convert_to_numpy(v.value), copy=True) for v in self.variables]
         self.learning_rate = inner._learning_rate
-        self.iterations = int(ops.convert_to_numpy(optimizer.iterations))
+        self.micro_batches = int(ops.convert_to_numpy(inner._iterations))
         self.base_lr = _configured_lr(self.learning_rate)
         self.train_function = model.train_function
         self.stop_training = getattr(model, "stop_training", False)
