@@ -93,11 +93,10 @@ def loader() -> DataLoader:
 
 
 def trainer(tmp_path: Path, **kw: Any) -> Any:
-    kw = {"max_epochs": 2, **kw}
+    kw = {"max_epochs": 2, "logger": False, **kw}
     return pl.Trainer(
         accelerator="cpu",
         devices=1,
-        logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -193,6 +192,115 @@ def test_scheduler_in_configure_optimizers_and_lrplugins_callback(tmp_path: Path
     a = fit(tmp_path, find={"steps": 20}, callbacks=callbacks)
     b = fit(tmp_path, find=None, callbacks=callbacks)
     assert_same_fit(a, b)
+
+
+class Data(pl.LightningDataModule):
+    """A DataModule that owns the generator its loader shuffles with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(7)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(loader().dataset, batch_size=8, shuffle=True, generator=self.generator)
+
+
+def test_datamodule_generator_is_restored(tmp_path: Path) -> None:
+    def run(with_test: bool) -> tuple[Tiny, Any, Any]:
+        torch.manual_seed(123)
+        model, t, dm = Tiny(), trainer(tmp_path), Data()
+        finder = find_lr(t, model, datamodule=dm, steps=20) if with_test else None
+        model.micro = []
+        t.fit(model, datamodule=dm)
+        return model, t, finder
+
+    assert_same_fit(run(True), run(False))
+
+
+class EpochLogging(Tiny):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        self.log("epoch_loss", loss, on_step=False, on_epoch=True)
+        self.log("bar", 2 * loss, prog_bar=True)
+        return loss
+
+
+def test_the_sweeps_metrics_do_not_stay_in_the_trainer(tmp_path: Path) -> None:
+    def run(with_test: bool) -> tuple[Tiny, Any, Any]:
+        torch.manual_seed(123)
+        logger = pl.loggers.CSVLogger(tmp_path)
+        model, t = EpochLogging(), trainer(tmp_path, logger=logger)
+        finder = None
+        if with_test:
+            finder = find_lr(t, model, loader(), steps=20)
+            assert dict(t.callback_metrics) == {}
+            assert dict(t.logged_metrics) == {}
+            assert dict(t.progress_bar_metrics) == {}
+        model.micro = []
+        t.fit(model, loader())
+        return model, t, finder
+
+    a, b = run(True), run(False)
+    assert_same_fit(a, b)
+    assert {"train_loss", "epoch_loss", "bar"} <= set(b[1].callback_metrics)
+    for name in ("callback_metrics", "logged_metrics", "progress_bar_metrics"):
+        assert set(getattr(a[1], name)) == set(getattr(b[1], name)), name
+        for key, value in getattr(a[1], name).items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(getattr(b[1], name)[key]))
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_loader_with_workers(tmp_path: Path, persistent: bool) -> None:
+    def workers_loader() -> DataLoader:
+        return DataLoader(
+            loader().dataset,
+            batch_size=8,
+            shuffle=True,
+            num_workers=1,
+            persistent_workers=persistent,
+        )
+
+    def run(with_test: bool) -> tuple[Tiny, Any, Any]:
+        torch.manual_seed(123)
+        model, t, data = Tiny(), trainer(tmp_path), workers_loader()
+        finder = find_lr(t, model, data, steps=12, diverge=None) if with_test else None
+        model.micro = []
+        t.fit(model, data)
+        return model, t, finder
+
+    assert_same_fit(run(True), run(False))
+
+
+def test_bf16_mixed_precision(tmp_path: Path) -> None:
+    """The sweep runs under the Trainer's precision plugin, each training step in its own
+    autocast context, as the fit does."""
+    with_test = fit(tmp_path, find={"steps": 20}, precision="bf16-mixed")
+    assert_same_fit(with_test, fit(tmp_path, find=None, precision="bf16-mixed"))
+    model, _, finder = with_test
+    assert finder.losses == pytest.approx(model.sweep_micro[: len(finder.losses)], rel=1e-6)
+
+
+def test_fp16_grad_scaler_skips_are_retried_and_its_state_restored(tmp_path: Path) -> None:
+    """A MixedPrecision plugin with a GradScaler: the updates it skips (inf gradients at a too
+    large first scale) made no step, so they are not recorded and their LR is tried again;
+    afterwards the scaler is back at its first scale."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    def plugin() -> Any:
+        return MixedPrecision(
+            "16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=2.0**24)
+        )
+
+    with_test = fit(tmp_path, find={"steps": 20}, plugins=[plugin()])
+    plain = fit(tmp_path, find=None, plugins=[plugin()])
+    assert_same_fit(with_test, plain)
+    model, _, finder = with_test
+    # the optimizer's own trace holds only the updates it made: one recorded point each (but
+    # for a last, NaN loss, which stops the sweep and whose update the scaler skipped)
+    assert len(model.sweep_trace) == len(finder.lrs) - (finder.stop_reason == "non-finite")
+    for k, (lr0, _) in enumerate(model.sweep_trace):
+        assert lr0 == pytest.approx(finder.lr_at(k), rel=1e-12)
+    assert len(model.sweep_micro) > len(finder.lrs)  # some batches were skipped updates
 
 
 def test_progress_bar_follows_the_trainer(tmp_path: Path, capsys: Any) -> None:

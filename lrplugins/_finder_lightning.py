@@ -9,6 +9,7 @@ and validation set aside, then everything put back and the fit ended early.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Literal
 
 try:
@@ -27,7 +28,9 @@ from ._finder_torch import (
     ModelSnapshot,
     OptimizerSnapshot,
     RNGSnapshot,
+    ScalerSnapshot,
     base_lrs,
+    loader_generators,
     progress_bar,
     set_lrs,
 )
@@ -65,11 +68,17 @@ def find_lr(
     group of every optimizer sweeps together, keeping its ratio to the first group's configured
     LR (``initial_lr`` where a torch scheduler set one). During the sweep the trainer's
     callbacks, loggers, LR schedulers and validation are set aside and the data restarts when it
-    runs out. Afterwards the module's parameters, buffers, gradients and train/eval flags, the
-    optimizers' state, the loops' progress, the callbacks and loggers, and the random number
-    generators (Python, numpy, torch CPU/CUDA) are restored, so ``find_lr(trainer, model);
-    trainer.fit(model)`` trains exactly as ``trainer.fit(model)`` would. State the module keeps
-    in attributes of its own during ``training_step`` is not restored.
+    runs out. Mixed precision is the trainer's precision plugin, as in the fit: each training
+    step under its own autocast, and where the plugin has a ``GradScaler``, an update the scaler
+    skips (inf or NaN gradients) made no step, so it is not recorded and its LR is tried again.
+    Afterwards the module's parameters, buffers, gradients and train/eval flags, the
+    optimizers' state, the scaler's state, the loops' progress, the callbacks and loggers, the
+    trainer's ``callback_metrics``, ``logged_metrics`` and ``progress_bar_metrics`` (the sweep's
+    logged values do not stay), and the random number generators (Python, numpy, torch
+    CPU/CUDA, the loaders' own, and any ``torch.Generator`` the DataModule or the module keeps
+    as an attribute) are restored, so ``find_lr(trainer, model); trainer.fit(model)`` trains
+    exactly as ``trainer.fit(model)`` would. Other state the module keeps in attributes of its
+    own during ``training_step`` is not restored.
 
     Args:
         trainer: the trainer that will fit ``model``.
@@ -114,7 +123,9 @@ def find_lr(
         )
     show = trainer.progress_bar_callback is not None if progress is None else bool(progress)
     sweep = _Sweep(finder, show)
-    rng = RNGSnapshot(_generators(train_dataloaders))
+    rng = RNGSnapshot(
+        _generators(train_dataloaders) + _owned_generators(datamodule) + _owned_generators(model)
+    )
     t.callbacks = [sweep, *t.callbacks]
     try:
         trainer.fit(model, train_dataloaders=train_dataloaders, datamodule=datamodule)
@@ -132,10 +143,22 @@ def find_lr(
 
 
 def _generators(data: Any) -> list[torch.Generator]:
-    from ._finder_torch import loader_generators
+    """The generators of the loaders in ``data`` (a loader, or a list, tuple or dict of them)."""
+    return [g for d in _leaves(data) for g in loader_generators(d)]
 
-    loaders = data if isinstance(data, (list, tuple)) else [data]
-    return [g for d in loaders if d is not None for g in loader_generators(d)]
+
+def _leaves(data: Any) -> list[Any]:
+    if isinstance(data, dict):
+        return [x for v in data.values() for x in _leaves(v)]
+    if isinstance(data, (list, tuple)):
+        return [x for v in data for x in _leaves(v)]
+    return [] if data is None else [data]
+
+
+def _owned_generators(owner: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects an object (a DataModule, a module) keeps as attributes:
+    its ``setup`` and ``train_dataloader`` run again for the fit and may draw from them."""
+    return [v for v in vars(owner).values() if isinstance(v, torch.Generator)] if owner else []
 
 
 class _Sweep(Callback):
@@ -147,6 +170,8 @@ class _Sweep(Callback):
         self.ran = False
         self._micro: list[float] = []
         self._stepped = False
+        self._updates: list[None] = []  # one per update the optimizers really made
+        self._loaders: RNGSnapshot | None = None
         self._bar: Any = None
 
     # -- the sweep's own hooks ------------------------------------------------------------------
@@ -189,11 +214,21 @@ class _Sweep(Callback):
         self._micro = []
         t = torch.tensor([mean], dtype=torch.float64, device=pl_module.device)
         mean = float(trainer.strategy.reduce(t, reduce_op="mean").item())
+        took = bool(self._updates)
+        self._updates = []
+        if not took and math.isfinite(mean):
+            return  # the precision plugin's GradScaler skipped it: the same LR again
         go_on = self.finder.record(mean)
         if self._bar is not None:
             self._bar.update()
         if not go_on:
             trainer.should_stop = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # the loaders the sweep's fit made (a DataModule's, the module's own) are set up now,
+        # before they are first iterated
+        if self._loaders is None:
+            self._loaders = RNGSnapshot(_generators(trainer.train_dataloader))
 
     # -- set aside, run, put back ---------------------------------------------------------------
 
@@ -211,8 +246,15 @@ class _Sweep(Callback):
             "max_steps": epoch_loop.max_steps,
             "min_steps": epoch_loop.min_steps,
         }
-        snapshots: list[Any] = [ModelSnapshot(pl_module)]
+        snapshots: list[Any] = [ModelSnapshot(pl_module), _MetricsSnapshot(trainer)]
         snapshots += [OptimizerSnapshot(opt) for opt in trainer.optimizers]
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        if isinstance(scaler, torch.amp.GradScaler):
+            snapshots.append(ScalerSnapshot(scaler))
+        hooks = [
+            opt.register_step_post_hook(lambda *_: self._updates.append(None))
+            for opt in trainer.optimizers
+        ]
         self.finder.begin(base_lrs(trainer.optimizers))
         self.ran = True
         trainer.strategy.lr_scheduler_configs = []
@@ -231,8 +273,12 @@ class _Sweep(Callback):
                 fit_loop.run()
         finally:
             self._bar = None
+            for hook in hooks:
+                hook.remove()
             for snap in snapshots:
                 snap.restore()
+            if self._loaders is not None:
+                self._loaders.restore()
             del epoch_loop._should_check_val_fx
             trainer_.callbacks = saved["callbacks"]
             trainer.loggers = saved["loggers"]
@@ -252,3 +298,17 @@ class _Sweep(Callback):
 
 def _never(*args: Any, **kwargs: Any) -> bool:
     return False
+
+
+class _MetricsSnapshot:
+    """The metrics the trainer keeps (``callback_metrics``, ``logged_metrics``,
+    ``progress_bar_metrics``): the sweep's logged values must not stay in them."""
+
+    def __init__(self, trainer: pl.Trainer) -> None:
+        self.connector = trainer._logger_connector
+        self.attrs = {k: copy.copy(v) for k, v in vars(self.connector).items()}
+
+    def restore(self) -> None:
+        current = vars(self.connector)
+        current.clear()
+        current.update({k: copy.copy(v) for k, v in self.attrs.items()})
