@@ -28,6 +28,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
 
 from ._compat import check_framework
 from ._finder_torch import find_lr
+from ._layer_decay import layer_decay_groups
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
 from ._run import Profile, RunState, adapter_run, check_state
@@ -35,7 +36,7 @@ from ._schedules import Schedule, UnboundScheduleError
 
 check_framework("lrplugins.torch")
 
-__all__ = ["LRScheduler", "find_lr"]
+__all__ = ["LRScheduler", "find_lr", "layer_decay_groups"]
 
 
 class LRScheduler(_TorchLRScheduler):

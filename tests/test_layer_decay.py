@@ -1,0 +1,238 @@
+"""layer_decay_groups: layer ids, scales and weight decay as timm, BEiT/MAE and transformers define
+them; refusals; the scales a real optimizer trains with."""
+
+from __future__ import annotations
+
+import pytest
+
+import lrplugins as lrp
+from conftest import require
+
+torch = require("torch")
+from lrplugins.torch import LRScheduler, layer_decay_groups  # noqa: E402
+
+nn = torch.nn
+
+
+class TinyViT(nn.Module):
+    """timm's VisionTransformer parameter names, group_matcher and no_weight_decay (depth 2)."""
+
+    def __init__(self, global_pool: str = "token", depth: int = 2, dim: int = 8) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 5, dim))
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, dim, 2, 2)
+        self.blocks = nn.Sequential(
+            *(
+                nn.ModuleDict(
+                    {
+                        "norm1": nn.LayerNorm(dim),
+                        "attn": nn.Linear(dim, dim),
+                        "mlp": nn.Linear(dim, dim),
+                    }
+                )
+                for _ in range(depth)
+            )
+        )
+        use_fc_norm = global_pool == "avg"  # as timm: the final norm moves after the pooling
+        self.norm = nn.Identity() if use_fc_norm else nn.LayerNorm(dim)
+        self.fc_norm = nn.LayerNorm(dim) if use_fc_norm else nn.Identity()
+        self.head = nn.Linear(dim, 3)
+
+    def group_matcher(self, coarse: bool = False) -> dict:  # timm vision_transformer.py
+        return dict(
+            stem=r"^cls_token|pos_embed|patch_embed",
+            blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))],
+        )
+
+    def no_weight_decay(self) -> set:
+        return {"pos_embed", "cls_token", "dist_token"}
+
+
+def table(model, groups):
+    """name -> (scale, weight decay) of the group that holds each parameter."""
+    where = {id(p): g for g in groups for p in g["params"]}
+    return {
+        n: (where[id(p)]["layer_scale"], where[id(p)]["weight_decay"])
+        for n, p in model.named_parameters()
+        if id(p) in where
+    }
+
+
+def timm_definition(model, weight_decay=0.05, layer_decay=0.5):
+    """timm.optim.param_groups_layer_decay's (scale, wd) per name, written from its definition
+    for this model (stem 0, blocks.k k + 1 with the final norm on the last block, head the top),
+    so CI checks the table even where timm does not import."""
+    depth = len(model.blocks)
+    top = depth + 1
+    out = {}
+    for name, p in model.named_parameters():
+        if name.startswith(("cls_token", "pos_embed", "patch_embed")):
+            layer = 0
+        elif name.startswith("blocks."):
+            layer = int(name.split(".")[1]) + 1
+        elif name.startswith("norm"):
+            layer = depth  # (1, 99999) joins the last block
+        else:
+            layer = top  # fc_norm, head: unmatched
+        no_wd = p.ndim == 1 or name in model.no_weight_decay()
+        out[name] = (layer_decay ** (top - layer), 0.0 if no_wd else weight_decay)
+    return out
+
+
+@pytest.mark.parametrize("pool", ["token", "avg"])
+def test_timm_numbering_scales_and_weight_decay(pool):
+    model = TinyViT(global_pool=pool)
+    groups = layer_decay_groups(model, 1.0, 0.5, weight_decay=0.05, no_decay="timm")
+    got = table(model, groups)
+    assert got == timm_definition(model)
+    assert got["patch_embed.proj.weight"] == (0.125, 0.05)
+    assert got["blocks.0.attn.weight"][0] == 0.25 and got["blocks.1.attn.weight"][0] == 0.5
+    assert got["cls_token"] == (0.125, 0.0) and got["head.weight"] == (1.0, 0.05)
+    final = "norm.weight" if pool == "token" else "fc_norm.weight"
+    assert got[final] == ((0.5, 0.0) if pool == "token" else (1.0, 0.0))
+    assert [g["name"] for g in groups] == [
+        f"layer_{i}_{kind}" for i in range(4) for kind in ("decay", "no_decay")
+    ]
+    assert all(g["lr"] == g["layer_scale"] for g in groups)  # lr=1.0: the scale is baked in
+
+
+def test_equal_to_timm_where_timm_imports():
+    try:
+        from timm.models import VisionTransformer
+        from timm.optim import param_groups_layer_decay
+    except Exception as exc:  # noqa: BLE001 - timm needs a torchvision that matches torch
+        pytest.skip(
+            f"timm does not import here ({type(exc).__name__}: {exc}); the table from its definition is tested above"
+        )
+    for pool in ("token", "avg"):
+        model = VisionTransformer(
+            img_size=8,
+            patch_size=4,
+            embed_dim=8,
+            depth=2,
+            num_heads=2,
+            num_classes=3,
+            global_pool=pool,
+        )
+        theirs = param_groups_layer_decay(
+            model, weight_decay=0.05, no_weight_decay_list=model.no_weight_decay(), layer_decay=0.5
+        )
+        ours = layer_decay_groups(model, 1.0, 0.5, weight_decay=0.05, no_decay="timm")
+        expected = {}
+        for g in theirs:
+            for p in g["params"]:
+                expected[id(p)] = (g["lr_scale"], g["weight_decay"])
+        assert table(model, ours) == {n: expected[id(p)] for n, p in model.named_parameters()}
+
+
+def test_beit_numbering_puts_the_final_norm_with_the_head():
+    model = TinyViT()
+    got = table(model, layer_decay_groups(model, 1.0, 0.5, layers="beit"))
+    assert got["patch_embed.proj.weight"][0] == 0.125
+    assert got["blocks.0.attn.weight"][0] == 0.25 and got["blocks.1.mlp.weight"][0] == 0.5
+    assert got["norm.weight"][0] == 1.0 and got["head.weight"][0] == 1.0
+
+
+def test_no_decay_hf_is_transformers_own_rule():
+    transformers = require("transformers")
+    config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=8,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=16,
+    )
+    model = transformers.BertForSequenceClassification(config)
+    decayed = set(transformers.Trainer.get_decay_parameter_names(None, model))
+
+    def bert_layer(name: str) -> int:
+        if ".embeddings." in f".{name}":
+            return 0
+        if ".layer." in name:
+            return int(name.split(".layer.")[1].split(".")[0]) + 1
+        return 3
+
+    groups = layer_decay_groups(
+        model, 1.0, 0.8, weight_decay=0.01, layers=bert_layer, no_decay="hf"
+    )
+    got = table(model, groups)
+    assert {n for n, (_, wd) in got.items() if wd == 0.0} == {
+        n for n, _ in model.named_parameters() if n not in decayed
+    }
+    assert got["bert.embeddings.word_embeddings.weight"][0] == pytest.approx(0.8**3)
+
+
+def test_frozen_parameters_are_left_out_but_count_for_the_depth():
+    model = TinyViT()
+    model.head.requires_grad_(False)
+    groups = layer_decay_groups(model, 1.0, 0.5)
+    assert all(p is not model.head.weight for g in groups for p in g["params"])
+    assert table(model, groups)["blocks.1.attn.weight"][0] == 0.5  # the head is still the top
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"decay": 0.0}, ValueError, r"decay must be in \(0, 1\], got 0.0"),
+        ({"decay": 1.5}, ValueError, r"decay must be in \(0, 1\], got 1.5"),
+        ({"decay": 0.5, "no_decay": "bias"}, ValueError, r"no_decay must be .* got 'bias'"),
+        ({"decay": 0.5, "layers": "vit"}, ValueError, r"layers must be None, 'beit'"),
+        (
+            {"decay": 0.5, "layers": [(r"blocks", 1)]},
+            ValueError,
+            r"no rule of layers places .*'cls_token'",
+        ),
+    ],
+)
+def test_refusals_name_the_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        layer_decay_groups(TinyViT(), 1.0, **kwargs)
+
+
+def test_a_model_without_group_matcher_is_refused_listing_the_other_ways():
+    with pytest.raises(
+        ValueError, match=r"group_matcher.*layers='beit'.*\(regex, layer id\).*callable"
+    ):
+        layer_decay_groups(nn.Linear(2, 2), 1.0, 0.5)
+
+
+def test_a_tied_tensor_with_two_layer_ids_is_refused_naming_both():
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(5, 4)
+            self.head = nn.Linear(4, 5, bias=False)
+            self.head.weight = self.embed.weight
+
+    with pytest.raises(
+        ValueError, match=r"'embed.weight' \(layer 0\) and 'head.weight' \(layer 1\)"
+    ):
+        layer_decay_groups(Tied(), 1.0, 0.5, layers=[(r"embed", 0), (r"head", 1)])
+    groups = layer_decay_groups(Tied(), 1.0, 0.5, layers=[(r"embed", 0), (r"head", 0)])
+    assert sum(len(g["params"]) for g in groups) == 1
+
+
+def test_the_optimizer_trains_each_group_at_base_times_scale_times_the_schedule():
+    torch.manual_seed(0)
+    model = TinyViT()
+    groups = layer_decay_groups(model, 1e-3, 0.5, weight_decay=0.05, no_decay="timm")
+    opt = torch.optim.AdamW(groups)
+    s = lrp.cosine(warmup_steps=2)
+    sched = LRScheduler(opt, s).bind(total_steps=6)
+    seen = []
+    opt.register_step_pre_hook(lambda o, a, k: seen.append([g["lr"] for g in o.param_groups]))
+    x = torch.randn(4, 3, 4, 4)
+    for _ in range(6):
+        opt.zero_grad()
+        feats = model.patch_embed.proj(x).flatten(2).mean(-1)
+        for block in model.blocks:
+            feats = block["mlp"](block["attn"](block["norm1"](feats)))
+        model.head(
+            model.norm(feats) + model.cls_token[0, 0] + model.pos_embed[0, 0]
+        ).sum().backward()
+        opt.step()
+        sched.step()
+    bound = s.bind(total_steps=6)
+    assert seen == [[1e-3 * g["layer_scale"] * bound(u) for g in groups] for u in range(6)]
