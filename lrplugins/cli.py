@@ -2,6 +2,10 @@
 
     lrplugins show 'cosine(warmup_steps="5%", final=0.1)' --total-steps 10000 --base-lr 3e-4
     lrplugins plot 'cosine(warmup_steps="5%")' 'wsd(decay_steps="20%")' --total-steps 10000 -o lr.png
+    lrplugins show 'wsd(warmup_steps="2Btok", decay_steps="20%")' --total-steps 300Btok
+
+The horizon is in the schedule's clock: optimizer steps, or samples / tokens for a schedule written
+in ``"Nsp"`` / ``"Ntok"`` (``--total-steps 300Btok``); the axis is labelled with that unit.
 
 A SPEC is a JSON/YAML config file (from ``schedule.to_config()``) or an inline expression built from
 catalog calls, literals and ``*`` (parsed safely, never evaluated). Errors are one line on stderr and
@@ -15,9 +19,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import _validate as v
 from ._finder import record_report
 from ._schedules import Schedule, UnboundScheduleError
+from ._schedules.durations import Ctx
 from .spec import parse_spec
+
+Total = int | str  # --total-steps: an update count, or a duration such as "300Btok"
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -26,29 +34,73 @@ class CLIError(Exception):
     """An error to report as one line, with exit status 1."""
 
 
-def _bound(spec: str, total: int | None, spe: int | None) -> tuple[Schedule, int]:
+def _bound(spec: str, total: Total | None, spe: int | None) -> tuple[Schedule, int]:
+    """The schedule a spec describes, bound; and the horizon to show, in its clock's unit."""
     try:
         schedule = parse_spec(spec)
     except (ValueError, TypeError, OSError, ImportError) as exc:
         raise CLIError(str(exc)) from None
+    if isinstance(total, int) and schedule.clock != "steps":
+        raise CLIError(
+            f"{spec}: runs on the {schedule.clock} clock; give --total-steps in {schedule.clock} "
+            f"(e.g. --total-steps {_example(schedule.clock)}), not {total} updates"
+        )
     try:
         schedule = schedule.bind(total_steps=total, steps_per_epoch=spe)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     if not schedule.is_bound:
         needs = "; ".join(schedule.missing)
-        flags = "--total-steps" if "total_steps" in needs else "--steps-per-epoch"
+        if schedule.clock != "steps":
+            flags = (
+                f"--total-steps in {schedule.clock} (e.g. --total-steps {_example(schedule.clock)})"
+            )
+        else:
+            flags = "--total-steps" if "total_steps" in needs else "--steps-per-epoch"
         raise CLIError(f"{spec}: missing {needs}; pass {flags}")
-    horizon = total
+    horizon: Any = total
     if horizon is None:
-        own: Any = None
         inner: Any = schedule
-        while own is None and inner is not None:  # a cooldown or a scale: its schedule's length
-            own, inner = getattr(inner, "total_steps", None), getattr(inner, "schedule", None)
-        if not isinstance(own, int):
-            raise CLIError(f"{spec}: pass --total-steps to choose how many steps to show")
-        horizon = own
-    return schedule, horizon
+        while horizon is None and inner is not None:  # a cooldown or a scale: its schedule's length
+            horizon, inner = getattr(inner, "total_steps", None), getattr(inner, "schedule", None)
+        if horizon is None or isinstance(horizon, str) and horizon.endswith("ep") and spe is None:
+            unit = _unit(schedule.clock)
+            raise CLIError(f"{spec}: pass --total-steps to choose how many {unit} to show")
+    return schedule, _count(horizon, spe)
+
+
+def _count(total: Total, spe: int | None) -> int:
+    """A horizon as a whole count on its clock (``"300Btok"``: 300e9 tokens, ``"2ep"``: steps)."""
+    if isinstance(total, int):
+        return total
+    c = Ctx("lrplugins", None, spe)
+    n = c.steps("total_steps", total, lo=1)
+    if c.missing:
+        raise CLIError(f"--total-steps {total} needs --steps-per-epoch")
+    return n
+
+
+def _unit(clock: str) -> str:
+    """The word for the clock's unit: steps, samples or tokens."""
+    return "steps" if clock == "steps" else clock
+
+
+def _example(clock: str) -> str:
+    return {"samples": "10Msp", "tokens": "300Btok"}.get(clock, "10000")
+
+
+def _at(t: int, clock: str) -> str:
+    """A clock value in words: ``step 50``, ``2000000000 tokens``."""
+    return f"step {t}" if clock == "steps" else f"{t} {clock}"
+
+
+def _axis(clock: str) -> str:
+    """The x-axis label of a plot on ``clock``."""
+    return {
+        "steps": "step (optimizer updates)",
+        "samples": "samples consumed (all ranks)",
+        "tokens": "tokens consumed (all ranks)",
+    }[clock]
 
 
 def _fmt(x: float) -> str:
@@ -72,12 +124,13 @@ def chart(values: Sequence[float], *, width: int = 64, height: int = 10, label: 
     return "\n".join(rows)
 
 
-def show(spec: str, total: int | None, spe: int | None, base_lr: float | None, width: int) -> str:
+def show(spec: str, total: Total | None, spe: int | None, base_lr: float | None, width: int) -> str:
     schedule, horizon = _bound(spec, total, spe)
+    clock = schedule.clock
     k = 1.0 if base_lr is None else base_lr
     unit = "multiplier" if base_lr is None else "learning rate"
-    lines = [repr(schedule), f"steps 0..{horizon - 1} shown; values are the {unit}", ""]
-    header = ("phase", "steps", "start", "end")
+    lines = [repr(schedule), f"{_unit(clock)} 0..{horizon - 1} shown; values are the {unit}", ""]
+    header = ("phase", _unit(clock), "start", "end")
     table = []
     edges = set()
     for ph in schedule.phases():
@@ -99,18 +152,19 @@ def show(spec: str, total: int | None, spe: int | None, base_lr: float | None, w
     lines += [
         "",
         (
-            f"start {_fmt(vals[0])}, peak {_fmt(k * schedule(peak_step))} (step {peak_step}), "
-            f"end {_fmt(k * schedule(horizon - 1))} (step {horizon - 1})"
+            f"start {_fmt(vals[0])}, peak {_fmt(k * schedule(peak_step))} "
+            f"({_at(peak_step, clock)}), end {_fmt(k * schedule(horizon - 1))} "
+            f"({_at(horizon - 1, clock)})"
         ),
         "",
-        chart(vals, width=width, label=f"step 0 .. {horizon - 1}"),
+        chart(vals, width=width, label=f"{_unit(clock).rstrip('s')} 0 .. {horizon - 1}"),
     ]
     return "\n".join(lines)
 
 
 def plot(
     specs: Sequence[str],
-    total: int | None,
+    total: Total | None,
     spe: int | None,
     base_lr: float | None,
     output: str,
@@ -130,6 +184,13 @@ def plot(
     except ImportError:
         raise CLIError("plot needs matplotlib: pip install 'lrplugins[plot]'") from None
     bound = [(_bound(s, total, spe), s) for s in specs]
+    clocks = {schedule.clock for (schedule, _), _ in bound}
+    if len(clocks) > 1:
+        raise CLIError(
+            f"the schedules run on different clocks ({', '.join(sorted(clocks))}): plot each "
+            "clock's schedules on their own"
+        )
+    xlabel = _axis(clocks.pop())
     k = 1.0 if base_lr is None else base_lr
     ylabel = "learning rate" if base_lr is not None else "multiplier of the base LR"
     if grid:
@@ -144,7 +205,7 @@ def plot(
         panels = [ax] * len(bound)
     try:
         for ax, ((schedule, horizon), spec) in zip(panels, bound):
-            steps = np.arange(horizon)
+            steps = _plotted(schedule, horizon, np)
             vals = k * schedule.values(steps)
             if log:
                 vals = np.where(vals > 0, vals, np.nan)
@@ -156,10 +217,10 @@ def plot(
                 ax.set_title(spec, fontsize="x-small")
                 ax.tick_params(labelsize="x-small")
         if grid:
-            fig.supxlabel("step (optimizer updates)")
+            fig.supxlabel(xlabel)
             fig.supylabel(ylabel)
         else:
-            panels[0].set_xlabel("step (optimizer updates)")
+            panels[0].set_xlabel(xlabel)
             panels[0].set_ylabel(ylabel)
             panels[0].legend(fontsize="small")
         if title:
@@ -171,6 +232,34 @@ def plot(
     finally:
         plt.close(fig)
     return f"wrote {output}"
+
+
+_POINTS = 20_000  # a horizon longer than this is drawn from this many points and the phase edges
+
+
+def _plotted(schedule: Schedule, horizon: int, np: Any) -> Any:
+    """The clock values to draw: every one up to ``_POINTS``; beyond (a run of 300B tokens), evenly
+    spaced ones plus the first and last value of every phase, so no corner is cut."""
+    if horizon <= _POINTS:
+        return np.arange(horizon)
+    edges = [t for ph in schedule.phases() if ph.start < horizon for t in (ph.start - 1, ph.start)]
+    points = np.concatenate(
+        [np.linspace(0, horizon - 1, _POINTS).round().astype(np.int64), np.asarray(edges)]
+    )
+    return np.unique(np.clip(points, 0, horizon - 1))
+
+
+def _total(text: str) -> Total:
+    """``--total-steps``: a whole number of updates, or a duration such as ``300Btok``."""
+    if text.strip().isdigit():
+        return _positive_int(text)
+    try:
+        return v.duration("--total-steps", "N", text, lo=1, percent=False)  # type: ignore[no-any-return]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of updates or a count such as 10Msp (samples), 300Btok "
+            f"(tokens) or 2ep, got {text!r}"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -207,9 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--total-steps",
-            type=_positive_int,
+            type=_total,
             metavar="N",
-            help="run length in optimizer steps (binds the schedule; sets the range)",
+            help="run length (binds the schedule; sets the range): optimizer steps, or in the "
+            "schedule's own unit for a samples or tokens schedule (10Msp, 300Btok)",
         )
         p.add_argument(
             "--steps-per-epoch",

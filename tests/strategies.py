@@ -1,5 +1,8 @@
 """Hypothesis strategies that build valid, bound schedules of every registered kind.
 
+Every schedule here runs on the steps clock; :func:`on_clock` writes one on the samples or tokens
+clock (each duration as the same count of samples or tokens).
+
 The kinds come from the registry (``lrplugins._schedules.base.REGISTRY``): each leaf kind has an
 argument strategy in :data:`LEAF_ARGS`, each combinator a builder in :data:`COMBINE`, and a kind in
 neither must be listed in :data:`NOT_GENERATED` with the reason, or importing this module fails. A
@@ -8,13 +11,14 @@ new shape therefore cannot join the catalog without joining the property tests.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
 import lrplugins as lrp
-from lrplugins._schedules.base import REGISTRY
+from lrplugins._schedules.base import REGISTRY, signature_fields
 
 unit = st.floats(0.0, 1.0, allow_nan=False)
 totals = st.integers(1, 5_000)
@@ -37,7 +41,8 @@ def _cosine(draw):
 @st.composite
 def _linear(draw):
     n = draw(totals)
-    return kw(total_steps=n, warmup_steps=draw(st.integers(0, n)), final=draw(unit))
+    return kw(total_steps=n, warmup_steps=draw(st.integers(0, n)), final=draw(unit),
+              warmup_start=draw(unit))  # fmt: skip
 
 
 @st.composite
@@ -53,7 +58,8 @@ def _wsd(draw):
     w = draw(st.integers(0, n))
     d = draw(st.integers(0, n - w))
     return kw(total_steps=n, warmup_steps=w, decay_steps=d, final=draw(unit),
-              warmup_shape=draw(shapes3), decay_shape=draw(shapes3))  # fmt: skip
+              warmup_shape=draw(shapes3), decay_shape=draw(shapes3),
+              warmup_start=draw(st.none() | unit))  # fmt: skip
 
 
 @st.composite
@@ -289,3 +295,65 @@ def composites(draw):
 
 schedules = st.one_of(leaves, composites())
 steps = st.integers(0, 20_000)
+
+
+# --------------------------------------------------------------------------------------------
+# the samples and tokens clocks
+# --------------------------------------------------------------------------------------------
+
+UNITS = {"sp": "samples", "tok": "tokens"}
+
+
+def written(draw: Any, count: int, unit: str) -> str:
+    """``count`` samples or tokens as a duration string, in one of its exact forms: ``"1500sp"``,
+    ``"1.500Ksp"``, ``"0.001500Msp"``."""
+    return draw(
+        st.sampled_from(
+            [
+                f"{count}{unit}",
+                f"{count // 1000}.{count % 1000:03d}K{unit}",
+                f"{count // 10**6}.{count % 10**6:06d}M{unit}",
+            ]
+        )
+    )
+
+
+def on_clock(draw: Any, s: lrp.Schedule, unit: str, declared: list[str] | None = None) -> Any:
+    """``s`` with every duration written in steps (an int > 0) written as the same count of
+    samples (``unit="sp"``) or tokens (``"tok"``), nested schedules included. Each duration
+    rewritten is appended to ``declared``, so a caller knows whether the result declares a clock
+    (one whose durations are all 0 or ``"N%"`` does not, and stays on the steps clock)."""
+    declared = [] if declared is None else declared
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(
+                (convert(x[0]), x[1]) if isinstance(x, tuple) else convert(x) for x in value
+            )
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            declared.append(f"{value}")
+            return written(draw, value, unit)
+        return value
+
+    changes = {}
+    for f in signature_fields(type(s)):
+        value = getattr(s, f.name)
+        if isinstance(value, lrp.Schedule):
+            changes[f.name] = on_clock(draw, value, unit, declared)
+        elif isinstance(value, tuple) and any(isinstance(x, lrp.Schedule) for x in value):
+            changes[f.name] = tuple(on_clock(draw, x, unit, declared) for x in value)
+        elif "Duration" in str(f.type):
+            changes[f.name] = convert(value)
+    return dataclasses.replace(s, **changes) if changes else s  # type: ignore[type-var]
+
+
+@st.composite
+def clocked(draw):
+    """``(steps_schedule, same_on_clock, clock)``: a random schedule of any kind, and the same
+    written in samples or tokens; ``clock`` is the one it declares (``"steps"`` if it has no
+    duration to write)."""
+    s = draw(schedules)
+    unit = draw(st.sampled_from(sorted(UNITS)))
+    declared: list[str] = []
+    c = on_clock(draw, s, unit, declared)
+    return s, c, UNITS[unit] if declared else "steps"

@@ -286,3 +286,121 @@ def test_lr_find_reports_a_saved_record(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "<- suggestion" in out and "valley" in out and "minimum/10" in out
     assert main(["lr-find", str(tmp_path / "missing.json")]) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# samples and tokens clocks
+# --------------------------------------------------------------------------------------------
+
+
+def test_show_a_tokens_schedule_labels_everything_in_tokens(capsys):
+    code, out, err = run(
+        capsys, "show", 'wsd(warmup_steps="2Btok", decay_steps="20%", final=0.1)',
+        "--total-steps", "300Btok", "--width", "30",
+    )  # fmt: skip
+    assert code == 0 and err == ""
+    assert "wsd(total_steps='300Btok', warmup_steps='2Btok', final=0.1)" in out
+    assert "tokens 0..299999999999 shown" in out
+    assert "phase   tokens" in out
+    assert "warmup  0..1999999999" in out and "decay   240000000000..299999999999" in out
+    assert "peak 1 (2000000000 tokens)" in out and "end 0.1 (299999999999 tokens)" in out
+    assert "token 0 .. 299999999999" in out
+    assert "step" not in out.split("\n", 1)[1]  # below the schedule's repr
+
+
+def test_show_a_samples_schedule_uses_its_own_total(capsys):
+    code, out, _ = run(capsys, "show", 'cosine(total_steps="1.5Ksp", warmup_steps="10%")')
+    assert code == 0
+    assert "samples 0..1499 shown" in out and "warmup        0..149" in out
+    assert "peak 1 (150 samples)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["show", 'cosine(warmup_steps="2Btok")'],
+         ("missing total_steps in tokens (e.g. total_steps='300Btok'; an update count cannot bind "
+          "it); pass --total-steps in tokens (e.g. --total-steps 300Btok)")),
+        (["show", 'cosine(warmup_steps="2Btok")', "--total-steps", "1000"],
+         ("runs on the tokens clock; give --total-steps in tokens (e.g. --total-steps 300Btok), "
+          "not 1000 updates")),
+        (["show", 'cosine(total_steps="1Msp")', "--total-steps", "1000"],
+         "runs on the samples clock; give --total-steps in samples (e.g. --total-steps 10Msp)"),
+        (["show", "cosine(warmup_steps=10)", "--total-steps", "1Mtok"],
+         "total_steps='1Mtok' is in tokens, but cosine(warmup_steps=10) runs on the steps clock"),
+        (["show", 'cosine(total_steps="1Msp", warmup_steps="1Ktok")'],
+         "warmup_steps='1Ktok' is in tokens but total_steps='1Msp' is in samples"),
+        (["show", 'cosine(warmup_steps="2Xtok")', "--total-steps", "9"], "got '2Xtok'"),
+    ],
+)  # fmt: skip
+def test_clock_errors_are_one_line_with_status_1(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == ""
+    assert err.startswith("lrplugins: error: ") and message in err, err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("total", ["2Xtok", "-5tok", "5%", "0tok", "1 Mtok"])
+def test_a_malformed_total_is_a_bad_command_line(capsys, total):
+    with pytest.raises(SystemExit) as info:
+        main(["show", "cosine()", f"--total-steps={total}"])
+    assert info.value.code == 2
+    assert "300Btok" in capsys.readouterr().err
+
+
+def _plot_axes(monkeypatch, capsys, *argv):
+    """Run ``lrplugins plot`` and return the x labels and x data of the figure it saved."""
+    from conftest import require
+
+    require("matplotlib")
+    from matplotlib.figure import Figure
+
+    seen = {}
+    monkeypatch.setattr(
+        Figure,
+        "savefig",
+        lambda fig, *a, **k: seen.update(
+            xlabel=fig.axes[0].get_xlabel() or fig.get_supxlabel(),
+            xs=[line.get_xdata() for ax in fig.axes for line in ax.get_lines()],
+        ),
+    )
+    code, _, err = run(capsys, "plot", *argv, "-o", "unused.png")
+    assert code == 0, err
+    return seen
+
+
+def test_plot_labels_the_axis_with_the_clock(monkeypatch, capsys):
+    seen = _plot_axes(
+        monkeypatch, capsys, 'cosine(total_steps="2Ksp")', 'linear(total_steps="1Ksp")'
+    )
+    assert seen["xlabel"] == "samples consumed (all ranks)"
+    assert [len(x) for x in seen["xs"]] == [2000, 1000]
+    seen = _plot_axes(monkeypatch, capsys, "cosine()", "--total-steps", "300Btok", "--grid")
+    assert seen["xlabel"] == "tokens consumed (all ranks)"
+    seen = _plot_axes(monkeypatch, capsys, "cosine()", "--total-steps", "100")
+    assert seen["xlabel"] == "step (optimizer updates)" and len(seen["xs"][0]) == 100
+
+
+def test_plot_a_run_of_300b_tokens_draws_its_phase_edges(monkeypatch, capsys):
+    seen = _plot_axes(
+        monkeypatch,
+        capsys,
+        'wsd(warmup_steps="2Btok", decay_steps="20%")',
+        "--total-steps",
+        "300Btok",
+    )
+    (xs,) = seen["xs"]
+    assert 20_000 <= len(xs) <= 20_010 and xs[0] == 0 and xs[-1] == 300 * 10**9 - 1
+    for edge in (2 * 10**9, 240 * 10**9):  # the end of the warmup, the start of the decay
+        assert edge - 1 in xs and edge in xs
+
+
+def test_plot_refuses_schedules_on_different_clocks(capsys):
+    from conftest import require
+
+    require("matplotlib")
+    code, _, err = run(
+        capsys, "plot", 'cosine(total_steps="1Ksp")', "cosine(total_steps=10)", "-o", "x.png"
+    )
+    assert code == 1
+    assert "the schedules run on different clocks (samples, steps)" in err

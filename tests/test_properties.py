@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from strategies import (
     as_meant,
     build,
+    clocked,
     leaf_args,
     leaves,
     linear_s,
     numpy_version,
+    on_clock,
     one_cycle_s,
     polynomial_s,
     schedules,
@@ -208,3 +210,66 @@ def test_one_cycle_peaks_at_one_and_holds_its_end(s):
     end = 1.0 / (s.div_factor * s.final_div_factor)
     assert vals.max() <= 1.0 + 1e-12
     assert vals[n - 1 :] == pytest.approx(end, rel=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# the samples and tokens clocks
+# --------------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(clocked(), st.lists(steps | st.integers(0, 2**50), min_size=1, max_size=60))
+def test_a_schedule_in_samples_or_tokens_is_the_same_function_of_its_clock(sc, ts):
+    s, c, clock = sc
+    assert c.clock == clock
+    # the formulas are the same on every clock: s(t) at step t is c(t) at t samples or tokens
+    assert [c(t) for t in ts] == [s(t) for t in ts]
+    assert c.phases() == s.phases() and c.end == s.end
+    arr = np.asarray(ts, dtype=np.int64)
+    np.testing.assert_array_equal(c.values(arr), s.values(arr))
+    np.testing.assert_allclose(c.values(arr), [c(t) for t in ts], rtol=1e-12, atol=1e-12)
+
+
+@SETTINGS
+@given(clocked())
+def test_config_round_trip_keeps_the_units(sc):
+    _, c, clock = sc
+    cfg = json.loads(json.dumps(c.to_config(), allow_nan=False))
+    back = lrp.from_config(cfg)
+    assert back == c and hash(back) == hash(c) and back.clock == clock
+    assert (clock == "steps") or re.search(r"\d[KMBT]?(sp|tok)'", repr(back))
+    ts = np.arange(0, 3_000, 7)
+    np.testing.assert_array_equal(back.values(ts), c.values(ts))
+    assert pickle.loads(pickle.dumps(c)) == c
+
+
+@SETTINGS
+@given(leaves, leaves, st.sampled_from(["product", "sequence", "cooldown"]), st.data())
+def test_composites_take_their_parts_clock_and_refuse_a_mix(a, b, kind, data):
+    da: list[str] = []
+    db: list[str] = []
+    ca = on_clock(data.draw, a, "sp", da)
+    cb = on_clock(data.draw, b, "tok", db)
+    n = data.draw(st.integers(1, 3_000))
+
+    def combine():
+        if kind == "product":
+            return ca * cb
+        if kind == "sequence":
+            return lrp.sequence([ca, cb], boundaries=[n if not (da or db) else "1%"],
+                                total_steps=f"{100 * n}tok" if db else None)  # fmt: skip
+        return ca.cooldown(at=f"{n}tok", steps=0)
+
+    # what each side declares: a in samples, b (or the cooldown's `at`) in tokens
+    left = bool(da)
+    right = bool(db) or kind == "cooldown"
+    if left and right:
+        with pytest.raises(ValueError) as info:
+            combine()
+        msg = str(info.value)
+        assert "in samples" in msg or "on the samples clock" in msg, msg
+        assert "in tokens" in msg or "on the tokens clock" in msg, msg
+        assert msg.endswith("share one clock (optimizer steps and epochs, samples, or tokens)")
+        return
+    both = combine()
+    assert both.clock == ("samples" if left else "tokens" if right else "steps")

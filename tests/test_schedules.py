@@ -65,7 +65,10 @@ def test_bound_when_its_own_arguments_suffice():
     [
         (lrp.cosine(), "total_steps"),
         (lrp.constant(warmup_steps="5%"), "total_steps (for warmup_steps='5%')"),
-        (lrp.cosine(total_steps=100, warmup_steps="2ep"), "steps_per_epoch (for warmup_steps='2ep')"),
+        (
+            lrp.cosine(total_steps=100, warmup_steps="2ep"),
+            "steps_per_epoch (for warmup_steps='2ep')",
+        ),
         (lrp.cosine(total_steps="3ep"), "steps_per_epoch (for total_steps='3ep')"),
         (2.0 * lrp.linear(), "total_steps"),
     ],
@@ -83,7 +86,9 @@ def test_bind_fills_only_what_is_unset():
     b = s.bind(total_steps=200)
     assert b == lrp.cosine(total_steps=200, warmup_steps="10%")
     assert b.bind(total_steps=999) is b  # an explicit or earlier total wins
-    epochs = lrp.cosine(total_steps="3ep", warmup_steps="1ep").bind(total_steps=5, steps_per_epoch=10)
+    epochs = lrp.cosine(total_steps="3ep", warmup_steps="1ep").bind(
+        total_steps=5, steps_per_epoch=10
+    )
     assert epochs(10) == 1.0 and epochs(30) == 0.0  # total is 3 epochs = 30 steps, not 5
 
 
@@ -184,10 +189,14 @@ def test_repr_and_config_follow_the_constructor_order():
 
 
 def test_nested_config_round_trip():
-    s = 3e-4 * lrp.sequence(
-        [lrp.constant(warmup_steps="1ep"), lrp.piecewise(["50%"], [1.0, 0.1])],
-        boundaries=["1ep"],
-    ) * lrp.cosine()
+    s = (
+        3e-4
+        * lrp.sequence(
+            [lrp.constant(warmup_steps="1ep"), lrp.piecewise(["50%"], [1.0, 0.1])],
+            boundaries=["1ep"],
+        )
+        * lrp.cosine()
+    )
     cfg = s.to_config()
     assert cfg["kind"] == "product"
     text = json.dumps(cfg)
@@ -200,7 +209,9 @@ def test_piecewise_config_uses_the_argument_name_values():
     s = lrp.piecewise([10, 20], [1.0, 0.5, 0.1])
     assert s.to_config()["values"] == [1.0, 0.5, 0.1]
     assert "values=[1.0, 0.5, 0.1]" in repr(s)
-    assert lrp.from_config({"kind": "piecewise", "boundaries": [10, 20], "values": [1, 0.5, 0.1]}) == s
+    assert (
+        lrp.from_config({"kind": "piecewise", "boundaries": [10, 20], "values": [1, 0.5, 0.1]}) == s
+    )
 
 
 @pytest.mark.parametrize(
@@ -300,15 +311,33 @@ def test_custom_outputs_are_checked(bad):
 # --------------------------------------------------------------------------------------------
 
 BAD = [
-    (lambda: lrp.cosine(warmup_steps=-5), ValueError, r"cosine\(\): warmup_steps must be >= 0, got -5"),
-    (lambda: lrp.cosine(total_steps=10, warmup_steps=20), ValueError,
-     r"cosine\(\): warmup_steps \(20\) must be <= total_steps \(10\)"),
-    (lambda: lrp.linear(total_steps=100, warmup_steps="150%"), ValueError, r"at most 100%, got '150%'"),
+    (
+        lambda: lrp.cosine(warmup_steps=-5),
+        ValueError,
+        r"cosine\(\): warmup_steps must be >= 0, got -5",
+    ),
+    (
+        lambda: lrp.cosine(total_steps=10, warmup_steps=20),
+        ValueError,
+        r"cosine\(\): warmup_steps \(20\) must be <= total_steps \(10\)",
+    ),
+    (
+        lambda: lrp.linear(total_steps=100, warmup_steps="150%"),
+        ValueError,
+        r"at most 100%, got '150%'",
+    ),
     (lambda: lrp.cosine(total_steps=0), ValueError, r"cosine\(\): total_steps must be >= 1, got 0"),
-    (lambda: lrp.cosine(total_steps="50%"), ValueError, r"total_steps must be an int number of steps, 'Nep'"),
+    (
+        lambda: lrp.cosine(total_steps="50%"),
+        ValueError,
+        r"total_steps must be an int number of steps, 'Nep'",
+    ),
     (lambda: lrp.cosine(total_steps=10.0), TypeError, r"total_steps must be an int, got 10.0"),
-    (lambda: lrp.cosine(warmup_steps="5 %"), ValueError,
-     r"warmup_steps must be an int number of steps, 'N%' \(of total_steps\) or 'Nep' \(epochs\), got '5 %'"),
+    (
+        lambda: lrp.cosine(warmup_steps="5 %"),
+        ValueError,
+        r"warmup_steps must be an int number of steps, 'N%' \(of total_steps\) or 'Nep' \(epochs\), got '5 %'",
+    ),
     (lambda: lrp.cosine(warmup_steps="five"), ValueError, r"got 'five'"),
     (lambda: lrp.cosine(warmup_steps=True), TypeError, r"warmup_steps must be an int, got True"),
     (lambda: lrp.cosine(final=1.5), ValueError, r"cosine\(\): final must be in \[0, 1\], got 1.5"),
@@ -321,46 +350,105 @@ BAD = [
     (lambda: lrp.exponential(-0.5), ValueError, r"rate must be in \(0, 1\], got -0.5"),
     (lambda: lrp.exponential(0.5, every=0), ValueError, r"every must be >= 1, got 0"),
     (lambda: lrp.exponential(0.5, every="0ep"), ValueError, r"every must be > 0, got '0ep'"),
-    (lambda: lrp.exponential(0.5, staircase=1), TypeError, r"staircase must be True or False, got 1"),
-    (lambda: lrp.multistep([10, 5]), ValueError, r"milestones must be strictly increasing, got \[10, 5\]"),
+    (
+        lambda: lrp.exponential(0.5, staircase=1),
+        TypeError,
+        r"staircase must be True or False, got 1",
+    ),
+    (
+        lambda: lrp.multistep([10, 5]),
+        ValueError,
+        r"milestones must be strictly increasing, got \[10, 5\]",
+    ),
     (lambda: lrp.multistep([10, 10]), ValueError, r"strictly increasing"),
     (lambda: lrp.multistep(10), TypeError, r"milestones must be a list, got 10"),
     (lambda: lrp.multistep([5], gamma=-0.1), ValueError, r"gamma must be >= 0, got -0.1"),
-    (lambda: lrp.piecewise([10], [1.0]), ValueError,
-     r"values must have one more entry than boundaries \(1 boundaries\), got 1 values"),
+    (
+        lambda: lrp.piecewise([10], [1.0]),
+        ValueError,
+        r"values must have one more entry than boundaries \(1 boundaries\), got 1 values",
+    ),
     (lambda: lrp.piecewise([10], [1.0, -2.0]), ValueError, r"values\[1\] must be >= 0, got -2.0"),
     (lambda: lrp.interpolate([]), ValueError, r"knots must hold at least one"),
-    (lambda: lrp.interpolate([(0, 1.0), (0, 0.5)]), ValueError, r"knot steps must be strictly increasing"),
-    (lambda: lrp.interpolate([(0, 1.0, 2)]), ValueError, r"knots\[0\] must be a \(step, multiplier\) pair"),
-    (lambda: lrp.interpolate([(0, 1.0)], shape="cubic"), ValueError,
-     r"shape must be one of 'linear', 'cosine', got 'cubic'"),
-    (lambda: lrp.wsd(warmup_shape="cubic"), ValueError,
-     r"wsd\(\): warmup_shape must be one of 'linear', 'cosine', '1-sqrt', got 'cubic'"),
-    (lambda: lrp.wsd(total_steps=10, warmup_steps=6, decay_steps=5), ValueError,
-     r"warmup_steps \+ decay_steps \(6 \+ 5\) must be <= total_steps \(10\)"),
-    (lambda: lrp.one_cycle(total_steps=1), ValueError, r"one_cycle\(\): total_steps must be >= 2, got 1"),
+    (
+        lambda: lrp.interpolate([(0, 1.0), (0, 0.5)]),
+        ValueError,
+        r"knot steps must be strictly increasing",
+    ),
+    (
+        lambda: lrp.interpolate([(0, 1.0, 2)]),
+        ValueError,
+        r"knots\[0\] must be a \(step, multiplier\) pair",
+    ),
+    (
+        lambda: lrp.interpolate([(0, 1.0)], shape="cubic"),
+        ValueError,
+        r"shape must be one of 'linear', 'cosine', got 'cubic'",
+    ),
+    (
+        lambda: lrp.wsd(warmup_shape="cubic"),
+        ValueError,
+        r"wsd\(\): warmup_shape must be one of 'linear', 'cosine', '1-sqrt', got 'cubic'",
+    ),
+    (
+        lambda: lrp.wsd(total_steps=10, warmup_steps=6, decay_steps=5),
+        ValueError,
+        r"warmup_steps \+ decay_steps \(6 \+ 5\) must be <= total_steps \(10\)",
+    ),
+    (
+        lambda: lrp.one_cycle(total_steps=1),
+        ValueError,
+        r"one_cycle\(\): total_steps must be >= 2, got 1",
+    ),
     (lambda: lrp.one_cycle(pct_start=1.0), ValueError, r"pct_start must be in \(0, 1\), got 1.0"),
-    (lambda: lrp.one_cycle(pct_start=0.6, three_phase=True), ValueError, r"pct_start must be < 0.5"),
-    (lambda: lrp.one_cycle(anneal="cosine"), ValueError, r"anneal must be one of 'cos', 'linear', got 'cosine'"),
+    (
+        lambda: lrp.one_cycle(pct_start=0.6, three_phase=True),
+        ValueError,
+        r"pct_start must be < 0.5",
+    ),
+    (
+        lambda: lrp.one_cycle(anneal="cosine"),
+        ValueError,
+        r"anneal must be one of 'cos', 'linear', got 'cosine'",
+    ),
     (lambda: lrp.cyclic(0), ValueError, r"step_size_up must be >= 1, got 0"),
     (lambda: lrp.cyclic(5, mode="tri"), ValueError, r"mode must be one of 'triangular'"),
     (lambda: lrp.cyclic(5, gamma=0.9), ValueError, r"gamma is only used with mode='exp_range'"),
-    (lambda: lrp.cosine_restarts(10, cycle_mult=0.5), ValueError, r"cycle_mult must be >= 1, got 0.5"),
+    (
+        lambda: lrp.cosine_restarts(10, cycle_mult=0.5),
+        ValueError,
+        r"cycle_mult must be >= 1, got 0.5",
+    ),
     (lambda: lrp.cosine_restarts(10, decay=0.0), ValueError, r"decay must be in \(0, 1\], got 0.0"),
     (lambda: lrp.inverse_sqrt(timescale=0), ValueError, r"timescale must be >= 1, got 0"),
     (lambda: lrp.inverse_time(0, 0.5), ValueError, r"decay_steps must be >= 1, got 0"),
     (lambda: lrp.inverse_time(10, -0.5), ValueError, r"rate must be >= 0, got -0.5"),
-    (lambda: lrp.sequence([lrp.constant()], boundaries=[5]), ValueError,
-     r"boundaries must have one entry fewer than schedules \(1 schedules\), got 1 boundaries"),
-    (lambda: lrp.sequence([lrp.constant(), 3], boundaries=[5]), TypeError,
-     r"schedules\[1\] must be a schedule, got 3"),
-    (lambda: lrp.sequence([lrp.constant(), lrp.constant()], boundaries=[20], total_steps=10), ValueError,
-     r"the last part starts at step 20, after total_steps \(10\)"),
-    (lambda: lrp.sequence([lrp.constant(), lrp.constant()], boundaries=[0]), ValueError,
-     r"sequence\(\): boundaries\[0\] must be >= 1 steps, got 0"),
+    (
+        lambda: lrp.sequence([lrp.constant()], boundaries=[5]),
+        ValueError,
+        r"boundaries must have one entry fewer than schedules \(1 schedules\), got 1 boundaries",
+    ),
+    (
+        lambda: lrp.sequence([lrp.constant(), 3], boundaries=[5]),
+        TypeError,
+        r"schedules\[1\] must be a schedule, got 3",
+    ),
+    (
+        lambda: lrp.sequence([lrp.constant(), lrp.constant()], boundaries=[20], total_steps=10),
+        ValueError,
+        r"the last part starts at step 20, after total_steps \(10\)",
+    ),
+    (
+        lambda: lrp.sequence([lrp.constant(), lrp.constant()], boundaries=[0]),
+        ValueError,
+        r"sequence\(\): boundaries\[0\] must be >= 1 steps, got 0",
+    ),
     (lambda: lrp.constant(steps_per_epoch=0), ValueError, r"steps_per_epoch must be >= 1, got 0"),
-    (lambda: lrp.constant(warmup_steps="2ep", steps_per_epoch=10, total_steps=5), ValueError,
-     r"warmup_steps \(20\) must be <= total_steps \(5\)"),
+    (
+        lambda: lrp.constant(warmup_steps="2ep", steps_per_epoch=10, total_steps=5),
+        ValueError,
+        r"warmup_steps \(20\) must be <= total_steps \(5\)",
+    ),
 ]
 
 
@@ -368,6 +456,27 @@ BAD = [
 def test_bad_arguments_raise_naming_the_argument_and_value(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_linear_and_wsd_warm_up_from_warmup_start():
+    lin = lrp.linear(total_steps=10, warmup_steps=4, final=0.5, warmup_start=0.2)
+    assert lin.values([0, 2, 4, 7, 10, 11]) == pytest.approx([0.2, 0.6, 1.0, 0.75, 0.5, 0.5])
+    assert lrp.linear(total_steps=10, warmup_steps=4).values([0, 2]) == [0.0, 0.5]
+    # wsd warms up from `final` unless told otherwise (transformers' get_wsd_schedule)
+    w = lrp.wsd(total_steps=10, warmup_steps=4, decay_steps=2, final=0.2, decay_shape="linear")
+    assert w.values([0, 2, 4, 9, 10]) == pytest.approx([0.2, 0.6, 1.0, 0.6, 0.2])
+    w0 = lrp.wsd(total_steps=10, warmup_steps=4, decay_steps=2, final=0.2, decay_shape="linear",
+                 warmup_start=0.0)  # fmt: skip
+    assert w0.values([0, 2, 4, 9, 10]) == pytest.approx([0.0, 0.5, 1.0, 0.6, 0.2])
+    assert (
+        repr(w)
+        == "wsd(total_steps=10, warmup_steps=4, decay_steps=2, final=0.2, decay_shape='linear')"
+    )
+    assert lrp.from_config(w0.to_config()) == w0 and w0.to_config()["warmup_start"] == 0.0
+    with pytest.raises(ValueError, match=r"linear\(\): warmup_start must be in \[0, 1\], got 1.5"):
+        lrp.linear(total_steps=10, warmup_start=1.5)
+    with pytest.raises(TypeError, match=r"wsd\(\): warmup_start must be a number, got '0'"):
+        lrp.wsd(total_steps=10, warmup_start="0")
 
 
 def test_bad_argument_found_at_bind_time_is_named():
@@ -491,13 +600,17 @@ def test_a_float32_argument_means_its_shortest_decimal():
     assert lrp.cosine(final=np.float16(1 / 3)).final == 0.3333
 
 
-@pytest.mark.parametrize("true", [True, np.bool_(True), np.array(True)], ids=["bool", "np.bool_", "0-d"])
+@pytest.mark.parametrize(
+    "true", [True, np.bool_(True), np.array(True)], ids=["bool", "np.bool_", "0-d"]
+)
 def test_bools_are_refused_whatever_their_type(true):
     with pytest.raises(TypeError, match=r"cosine\(\): final must be a number, got True$"):
         lrp.cosine(final=true)
     with pytest.raises(TypeError, match=r"cosine\(\): warmup_steps must be an int, got True$"):
         lrp.cosine(warmup_steps=true)
-    with pytest.raises(TypeError, match=r"multistep\(\): milestones\[0\] must be an int, got True$"):
+    with pytest.raises(
+        TypeError, match=r"multistep\(\): milestones\[0\] must be an int, got True$"
+    ):
         lrp.multistep([true])
     with pytest.raises(TypeError, match=r"Plateau\(\): factor must be a number, got True$"):
         lrp.Plateau(factor=true)
@@ -506,7 +619,9 @@ def test_bools_are_refused_whatever_their_type(true):
 def test_torch_scalars_are_plain_values():
     torch = require("torch")
     _same(
-        lrp.cosine(total_steps=torch.tensor(10), warmup_steps=torch.tensor(2), final=torch.tensor(0.1)),
+        lrp.cosine(
+            total_steps=torch.tensor(10), warmup_steps=torch.tensor(2), final=torch.tensor(0.1)
+        ),
         lrp.cosine(total_steps=10, warmup_steps=2, final=0.1),
     )
     _same(lrp.multistep(torch.tensor([3, 6]), gamma=torch.tensor(0.5, dtype=torch.float64)),
@@ -531,7 +646,9 @@ def test_jax_scalars_are_plain_values():
 def test_plateau_arguments_are_plain_values():
     given = lrp.Plateau(factor=np.float32(0.5), patience=np.int64(2), threshold=np.float32(1e-3),
                         cooldown=np.int32(1), min_scale=np.float16(0.01), eps=np.float64(1e-9))  # fmt: skip
-    meant = lrp.Plateau(factor=0.5, patience=2, threshold=1e-3, cooldown=1, min_scale=0.01, eps=1e-9)
+    meant = lrp.Plateau(
+        factor=0.5, patience=2, threshold=1e-3, cooldown=1, min_scale=0.01, eps=1e-9
+    )
     assert given.to_config() == meant.to_config()
     assert all(type(x) in (int, float, str) for x in given.to_config().values())
     json.dumps(given.to_config(), allow_nan=False)
