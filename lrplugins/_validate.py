@@ -223,8 +223,8 @@ def clock_of(value: Any) -> str | None:
     ``"samples"`` for ``"Nsp"``, ``"tokens"`` for ``"Ntok"``; ``None`` for 0 and ``"N%"``, which
     mean the same on every clock.
 
-    >>> clock_of(100), clock_of("2ep"), clock_of("512sp"), clock_of("1Btok"), clock_of("5%"), clock_of(0)
-    ('steps', 'steps', 'samples', 'tokens', None, None)
+    >>> [clock_of(d) for d in (100, "2ep", "512sp", "1Btok", "5%", 0)]
+    ['steps', 'steps', 'samples', 'tokens', None, None]
     """
     if isinstance(value, str):
         return CLOCK_OF_UNIT.get(split_duration(value)[1])
@@ -242,6 +242,18 @@ def unit_name(value: Any) -> str:
             split_duration(value)[1]
         ]
     return "optimizer steps"
+
+
+def count_on(clock: str, count: int) -> int | str:
+    """``count`` written as a duration on ``clock``: the int itself on the steps clock, ``"Nsp"`` or
+    ``"Ntok"`` on the samples or tokens clock (what binds, cools down or stretches a schedule of
+    that clock by a count it computed).
+
+    >>> count_on("steps", 1500), count_on("samples", 1500), count_on("tokens", 0)
+    (1500, '1500sp', 0)
+    """
+    unit = UNIT_OF_CLOCK.get(clock)
+    return count if unit is None or count == 0 else f"{count}{unit}"
 
 
 def clock_example(clock: str) -> str:

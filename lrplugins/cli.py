@@ -254,7 +254,8 @@ def _total(text: str) -> Total:
     if text.strip().isdigit():
         return _positive_int(text)
     try:
-        return v.duration("--total-steps", "N", text, lo=1, percent=False)  # type: ignore[no-any-return]
+        written: str = v.duration("--total-steps", "N", text, lo=1, percent=False)
+        return written
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a whole number of updates or a count such as 10Msp (samples), 300Btok "

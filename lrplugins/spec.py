@@ -12,6 +12,12 @@ points at the offending part.
 0.5 * cosine(total_steps=100, warmup_steps='5%')
 >>> parse_spec('wsd(total_steps=1000).cooldown(at=400, steps=100)').phases()[-2]
 Phase(name='cooldown', start=400, end=500)
+
+Durations are written as in Python, units included, so a spec runs on the clock they say:
+
+>>> s = parse_spec('wsd(total_steps="300Btok", warmup_steps="2Btok")')
+>>> s.clock, s.end
+('tokens', 300000000000)
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Layout (as optax splits leaves from combinators):
 
 - :mod:`.base`: the :class:`Schedule` base class, :class:`Phase`, :class:`UnboundScheduleError` and
   the registry of kinds;
-- :mod:`.durations`: ``int | "N%" | "Nep"`` durations and their resolution to whole steps;
+- :mod:`.durations`: ``int | "N%" | "Nep" | "Nsp" | "Ntok"`` durations and their resolution to
+  whole counts on the schedule's clock (optimizer steps, samples or tokens: ``Schedule.clock``);
 - :mod:`.formulas`: the pieces of formulas several shapes share (warmup ramp, half cosine, ...);
 - :mod:`.leaves`: the leaf shapes of the catalog (``cosine``, ``wsd``, ...);
 - :mod:`.momentum`: their momentum counterparts (``one_cycle_momentum``, ``cyclic_momentum``);

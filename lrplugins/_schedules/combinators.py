@@ -100,8 +100,7 @@ class sequence(Schedule):
     def _on_clock(self, count: int | None) -> int | str | None:
         """A part's length as a total on this schedule's clock (``"1000sp"`` on the samples
         clock), so that binding a part keeps it on the clock of the whole."""
-        unit = v.UNIT_OF_CLOCK.get(self.clock)
-        return count if count is None or unit is None else f"{count}{unit}"
+        return count if count is None else v.count_on(self.clock, count)
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:

@@ -4,6 +4,11 @@ Every class here is one row of the catalog (API.md section 2): its docstring giv
 units of its arguments, the anchor it equals, and an example. Formulas are written once against the
 array namespace ``xp`` (see :mod:`lrplugins._ops`), so floats, numpy arrays and ``keras.ops``
 tensors all run the same code.
+
+"Steps" in the arguments are values of the schedule's clock: every duration may be written in
+optimizer steps (an int, ``"Nep"``), samples (``"512sp"``) or tokens (``"1.5Mtok"``), the same unit
+throughout one schedule (``"N%"`` is of ``total_steps``, in its unit), and ``s(t)`` then takes the
+update index, or the samples or tokens consumed before the update (``Schedule.clock``).
 """
 
 from __future__ import annotations
@@ -60,8 +65,9 @@ class constant(Schedule):
     ``t / W`` for ``t < W``, then ``1``. Equals transformers ``get_constant_schedule_with_warmup``.
 
     Args:
-        warmup_steps: warmup length (steps, ``"N%"`` of ``total_steps`` or ``"Nep"``).
-        total_steps: run length in steps (or ``"Nep"``); only needed to resolve ``"N%"``.
+        warmup_steps: warmup length (steps, ``"N%"`` of ``total_steps``, ``"Nep"``, ``"Nsp"`` or
+            ``"Ntok"``).
+        total_steps: run length in steps (or ``"Nep"``, ``"Nsp"``, ``"Ntok"``); only needed to resolve ``"N%"``.
         steps_per_epoch: optimizer steps per epoch; only needed to resolve ``"Nep"``.
 
     >>> import lrplugins as lrp
@@ -241,7 +247,8 @@ class cosine_restarts(Schedule):
     warmup) and Keras ``CosineDecayRestarts`` (``t_mul=cycle_mult, m_mul=decay, alpha=final``).
 
     Args:
-        cycle_steps: length of the first cycle (steps, ``"N%"`` or ``"Nep"``), at least 1.
+        cycle_steps: length of the first cycle (steps, ``"N%"``, ``"Nep"``, ``"Nsp"`` or
+            ``"Ntok"``), at least 1.
         cycle_mult: growth factor of each cycle's length, >= 1.
         final: the floor every cycle decays to, in [0, 1].
         decay: factor applied to the peak at each restart, in (0, 1].
@@ -324,8 +331,9 @@ class polynomial(_WarmupDecay):
     ``PolynomialDecay`` (``cycle=False``).
 
     Args:
-        total_steps: run length N in optimizer steps, warmup included (or ``"Nep"``).
-        warmup_steps: warmup length W (steps, ``"N%"`` or ``"Nep"``).
+        total_steps: run length N, warmup included: optimizer steps (an int or ``"Nep"``),
+            samples (``"Nsp"``) or tokens (``"Ntok"``).
+        warmup_steps: warmup length W (steps, ``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``).
         power: exponent of the decay, > 0 (1 is linear).
         final: multiplier reached at step N, in [0, 1].
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
@@ -366,7 +374,7 @@ class exponential(Schedule):
 
     Args:
         rate: the multiplier after each ``every`` steps, in (0, 1].
-        every: decay period (steps, ``"N%"`` or ``"Nep"``), at least 1.
+        every: decay period (steps, ``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``), at least 1.
         staircase: decay in whole periods instead of continuously.
         total_steps: run length, only needed to resolve ``"N%"`` durations.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
@@ -414,7 +422,8 @@ class multistep(Schedule):
     Equals torch ``MultiStepLR``.
 
     Args:
-        milestones: strictly increasing steps (ints, ``"N%"`` or ``"Nep"``) where the multiplier drops.
+        milestones: strictly increasing steps (ints, ``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``)
+            where the multiplier drops.
         gamma: factor applied at each milestone, >= 0.
         total_steps: run length, only needed to resolve ``"N%"`` milestones.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` milestones.
@@ -465,7 +474,7 @@ class PiecewiseConstant(Schedule):
     boundary. Equals Keras ``PiecewiseConstantDecay`` with the values read as multipliers.
 
     Args:
-        boundaries: strictly increasing steps (ints, ``"N%"`` or ``"Nep"``).
+        boundaries: strictly increasing steps (ints, ``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``).
         values: multipliers, one more than there are boundaries, each finite and >= 0.
         total_steps: run length, only needed to resolve ``"N%"`` boundaries.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` boundaries.
@@ -554,8 +563,8 @@ class inverse_sqrt(Schedule):
     ``W``, or 10000 when ``W = 0``). Equals transformers ``get_inverse_sqrt_schedule``.
 
     Args:
-        warmup_steps: warmup length W (steps, ``"N%"`` or ``"Nep"``).
-        timescale: the ``tau`` above in steps (``"N%"`` or ``"Nep"`` too), >= 1.
+        warmup_steps: warmup length W (steps, ``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``).
+        timescale: the ``tau`` above in steps (``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"`` too), >= 1.
         total_steps: run length, only needed to resolve ``"N%"`` durations.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
 
@@ -602,7 +611,8 @@ class inverse_time(Schedule):
     Equals Keras ``InverseTimeDecay``.
 
     Args:
-        decay_steps: the time unit of the decay (steps, ``"N%"`` or ``"Nep"``), at least 1.
+        decay_steps: the time unit of the decay (steps, ``"N%"``, ``"Nep"``, ``"Nsp"`` or
+            ``"Ntok"``), at least 1.
         rate: decay rate per ``decay_steps``, >= 0.
         staircase: decay in whole periods instead of continuously.
         total_steps: run length, only needed to resolve ``"N%"`` durations.
@@ -654,7 +664,7 @@ class one_cycle(Schedule):
     lr / max_lr).
 
     Args:
-        total_steps: run length N in optimizer steps (or ``"Nep"``), at least 2.
+        total_steps: run length N in optimizer steps (or ``"Nep"``, ``"Nsp"``, ``"Ntok"``), at least 2.
         pct_start: fraction of the run spent rising, in (0, 1) (below 0.5 with ``three_phase``).
         div_factor: start multiplier is ``1 / div_factor``, >= 1.
         final_div_factor: end multiplier is ``1 / (div_factor * final_div_factor)``, >= 1.
@@ -748,7 +758,8 @@ class cyclic(Schedule):
     ``gamma ** t``. Equals torch ``CyclicLR(base_lr=low * max_lr, max_lr)`` (multiplier = lr / max_lr).
 
     Args:
-        step_size_up: rising half-cycle length (steps, ``"N%"`` or ``"Nep"``), at least 1.
+        step_size_up: rising half-cycle length (steps, ``"N%"``, ``"Nep"``, ``"Nsp"`` or
+            ``"Ntok"``), at least 1.
         step_size_down: falling half-cycle length (defaults to ``step_size_up``), at least 1.
         low: the lowest multiplier, in [0, 1].
         mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"``.
@@ -917,8 +928,8 @@ class interpolate(Schedule):
     (as optax ``piecewise_interpolate_schedule``).
 
     Args:
-        knots: pairs ``(step, multiplier)`` with strictly increasing steps (ints, ``"N%"`` or
-            ``"Nep"``) and finite multipliers >= 0; at least one knot.
+        knots: pairs ``(step, multiplier)`` with strictly increasing steps (ints, ``"N%"``,
+            ``"Nep"``, ``"Nsp"`` or ``"Ntok"``) and finite multipliers >= 0; at least one knot.
         shape: ``"linear"`` or ``"cosine"``.
         total_steps: run length, only needed to resolve ``"N%"`` steps.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` steps.

@@ -74,8 +74,8 @@ class one_cycle_momentum(Schedule):
     momentum configured on the optimizer (multiplier = momentum / max_momentum).
 
     Args:
-        total_steps: run length N in optimizer steps (or ``"Nep"``), at least 2; the same N as
-            the ``one_cycle`` LR schedule it accompanies.
+        total_steps: run length N in optimizer steps (or ``"Nep"``, ``"Nsp"``, ``"Ntok"``), at
+            least 2; the same N as the ``one_cycle`` LR schedule it accompanies.
         pct_start: fraction of the run spent with the momentum falling (the LR rising), in (0, 1)
             (below 0.5 with ``three_phase``).
         anneal: ``"cos"`` or ``"linear"`` interpolation within a phase.
@@ -148,7 +148,7 @@ class cyclic_momentum(Schedule):
 
     Args:
         step_size_up: length of the half-cycle where the momentum falls (the LR rises), in steps,
-            ``"N%"`` or ``"Nep"``, at least 1.
+            ``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``, at least 1.
         step_size_down: length of the other half-cycle (defaults to ``step_size_up``), at least 1.
         low: the lowest multiplier, ``base_momentum / max_momentum``, in [0, 1] (torch's defaults
             0.8 / 0.9).
