@@ -315,3 +315,13 @@ def test_bind_checks_a_written_total():
         s.bind(total_steps="10%")
     with pytest.raises(ValueError, match=r"got '1 Msp'"):
         s.bind(total_steps="1 Msp")
+
+
+def test_a_schedule_pickled_before_clocks_existed_loads_on_its_clock():
+    s = lrp.sequence([lrp.constant(warmup_steps=10), lrp.linear()], boundaries=[20], total_steps=50)
+    old = s.__reduce_ex__(2)
+    state = dict(old[2])
+    del state["_clock"]  # what a pickle written by an earlier version holds
+    back = old[0](*old[1])
+    back.__setstate__(state)
+    assert back == s and back.clock == "steps" and back(30) == s(30)

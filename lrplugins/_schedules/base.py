@@ -272,6 +272,8 @@ class Schedule:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if "_clock" not in state:  # pickled before schedules had clocks: all on the steps clock
+            object.__setattr__(self, "_clock", self._find_clock())
         object.__setattr__(self, "_scalar", self._first_call)
 
     def values(self, steps: Any) -> Any:
