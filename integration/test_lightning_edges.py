@@ -262,3 +262,160 @@ def test_lr_monitor_logs_the_applied_lr_from_a_groups_join_update(
     assert applied[0] == 0.0  # the first update of its warmup
     assert monitor.lrs["lr-RecordingSGD/backbone"] == applied
     assert monitor.lrs["lr-RecordingSGD/head"] == [x[0] for x in trace]
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. "Train more" on the same Trainer: fit, raise max_epochs, fit again (no checkpoint)
+# ------------------------------------------------------------------------------------------------
+
+
+def _train_more(path: Path, schedule: Any) -> list[float]:
+    model = Tiny(lr=0.1)
+    t = trainer(path, [LRSchedulerCallback(schedule)], max_epochs=3)
+    t.fit(model, **loaders())
+    first = trace_of(model)  # (the second fit builds its optimizer again)
+    t.fit_loop.max_epochs = 5
+    t.fit(model, **loaders())
+    assert t.global_step == 40
+    return first + trace_of(model)
+
+
+def test_train_more_on_the_same_trainer_continues_the_run(tmp_path: Path) -> None:
+    # a schedule with its own length: the second fit continues it, as one 40-update run
+    own = lrp.cosine(total_steps=40, warmup_steps=2, final=0.1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*(run length changed|holds no state).*")
+        trace = _train_more(tmp_path / "own", own)
+    assert_close(trace, [0.1 * own(k) for k in range(40)])
+
+    # bound for the first fit's 24 updates, the schedule has ended: it holds its final value
+    schedule = lrp.cosine(warmup_steps=2, final=0.1)
+    with pytest.warns(UserWarning, match=r"from 24 to 40 updates.*holds its final value"):
+        trace = _train_more(tmp_path / "ended", schedule)
+    bound = schedule.bind(total_steps=24)
+    assert_close(trace, [0.1 * bound(k) for k in range(40)])
+    assert trace[24:] == [trace[24]] * 16 and trace[24] == pytest.approx(0.1 * 0.1)  # held
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. Two optimizers under one callback: a runtime cooldown starts at each one's next update
+# ------------------------------------------------------------------------------------------------
+
+
+class SlowSecond(Tiny):
+    """Manual optimization: optimizer 0 steps at every batch, optimizer 1 at every other one."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        x, y = batch
+        loss = nn.functional.mse_loss(self(x), y)
+        opt0, opt1 = self.optimizers()
+        opt0.zero_grad()
+        opt1.zero_grad()
+        self.manual_backward(loss)
+        opt0.step()
+        if batch_idx % 2 == 1:
+            opt1.step()
+        return loss
+
+
+class CoolAfterBatches(pl.Callback):
+    def __init__(self, cb: LRSchedulerCallback, batches: int, **kwargs: Any) -> None:
+        self.cb, self.batches, self.kwargs = cb, batches, kwargs
+
+    def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+        if trainer.fit_loop.total_batch_idx + 1 == self.batches:
+            self.cb.cooldown(**self.kwargs)
+
+
+def test_a_cooldown_starts_at_each_optimizers_own_next_update(tmp_path: Path) -> None:
+    model = SlowSecond(lr=0.1, lr2=0.02, manual=True)
+    schedule = lrp.linear(final=0.5)
+    cb = LRSchedulerCallback(schedule)
+    cool = CoolAfterBatches(cb, 10, steps=4, shape="linear")
+    trainer(tmp_path, [cb, cool]).fit(model, **loaders())
+    bound = schedule.bind(total_steps=24)  # manual optimization: one update per batch
+
+    def want(base: float, n: int, at: int) -> list[float]:
+        before = [base * bound(k) for k in range(at)]
+        return before + [base * bound(at) * max(1 - p / 4, 0.0) for p in range(n - at)]
+
+    opt0, opt1 = model.trainer.optimizers
+    assert_close([x[0] for x in opt0.trace], want(0.1, 24, 10), "optimizer 0")  # 10 updates done
+    assert_close([x[0] for x in opt1.trace], want(0.02, 12, 5), "optimizer 1")  # 5 updates done
+
+
+# ------------------------------------------------------------------------------------------------
+# 9. A cooldown asked for while no run is in progress waits for the next one
+# ------------------------------------------------------------------------------------------------
+
+
+def _checkpointed(path: Path, cb: LRSchedulerCallback, ckpt: str | None = None, **kw: Any) -> Any:
+    model = Tiny(lr=0.1, val_losses=STALL)
+    every = ModelCheckpoint(dirpath=path, every_n_train_steps=1, save_top_k=-1, filename="{step}")
+    callbacks = [cb, every, *kw.pop("callbacks", [])]
+    trainer(
+        path, callbacks, max_epochs=4, enable_checkpointing=True, num_sanity_val_steps=0, **kw
+    ).fit(model, **loaders(val=True), ckpt_path=ckpt)
+    return model
+
+
+def _plateau_cb() -> LRSchedulerCallback:
+    return LRSchedulerCallback(
+        lrp.cosine(warmup_steps=2, final=0.1), lrp.Plateau(factor=0.5, patience=0), "val_loss"
+    )
+
+
+def test_a_cooldown_before_fit_from_a_checkpoint_starts_at_its_first_update(
+    tmp_path: Path,
+) -> None:
+    full = trace_of(_checkpointed(tmp_path / "a", _plateau_cb()))
+    assert full[30] < 0.1 * lrp.cosine(total_steps=32, warmup_steps=2, final=0.1)(30)  # a cut
+    cb = _plateau_cb()
+    cb.cooldown(8, shape="linear")  # "cool down from this checkpoint"
+    resumed = trace_of(_checkpointed(tmp_path / "b", cb, str(tmp_path / "a/step=26.ckpt")))
+    assert_close(resumed, [full[26] * (1 - p / 8) for p in range(6)])
+
+
+class CoolAtTrainStart(pl.Callback):
+    def __init__(self, cb: LRSchedulerCallback) -> None:
+        self.cb = cb
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self.cb.cooldown(8, shape="linear", final=0.5)
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_a_cooldown_from_another_callbacks_train_start_whatever_the_order(
+    tmp_path: Path, order: str
+) -> None:
+    model = Tiny(lr=0.1)
+    cb = LRSchedulerCallback(lrp.constant())
+    other = CoolAtTrainStart(cb)
+    trainer(tmp_path, [other, cb] if order == "before" else [cb, other], max_epochs=2).fit(
+        model, **loaders()
+    )
+    assert_close(trace_of(model), [0.1 * (0.5 + 0.5 * max(1 - p / 8, 0)) for p in range(16)])
+
+
+def test_a_cooldown_after_a_fit_ended_applies_at_the_next_fit(tmp_path: Path) -> None:
+    def cooled(p: int) -> float:
+        return 0.5 + 0.5 * max(1 - p / 8, 0)
+
+    cb = LRSchedulerCallback(lrp.constant())
+    every = ModelCheckpoint(
+        dirpath=tmp_path, every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
+    trainer(tmp_path, [cb, every], max_epochs=2, enable_checkpointing=True).fit(Tiny(), **loaders())
+    # a resume, by the same callback, from a checkpoint of its first fit (whose state differs
+    # from the callback's own at its end only by the update it was written at)
+    cb.cooldown(8, shape="linear", final=0.5)
+    model = Tiny(lr=0.1)
+    trainer(tmp_path, [cb], max_epochs=2).fit(
+        model, **loaders(), ckpt_path=str(tmp_path / "step=4.ckpt")
+    )
+    assert_close(trace_of(model), [0.1 * cooled(p) for p in range(12)])
+    # a new fit: fresh
+    cb.cooldown(8, shape="linear", final=0.5)
+    model = Tiny(lr=0.2)
+    trainer(tmp_path, [cb], max_epochs=2).fit(model, **loaders())
+    assert_close(trace_of(model), [0.2 * cooled(p) for p in range(16)])

@@ -186,11 +186,12 @@ class LRSchedulerCallback(RunViews, _Callback):
         """Key of this callback's state in ``checkpoint["callbacks"]``; unique per configuration."""
         return self._state_key
 
-    def _next_update(self) -> int | None:
+    def _next_update(self) -> int | dict[int, int] | None:
+        """The next update's index; each optimizer's own where they count separately."""
         trainer, counters = self._trainer, self._counters
         if trainer is None:
             return None
-        return trainer.global_step if counters is None else max(counters.values())
+        return trainer.global_step if counters is None else dict(counters)
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -206,15 +207,17 @@ class LRSchedulerCallback(RunViews, _Callback):
         return self._run.state_dict(
             counters=None if counters is None else {str(i): n for i, n in counters.items()},
             fed_epoch=self._fed_epoch,
+            step=self._run.step,  # tells a checkpoint of an earlier update from this state
         )
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the plateau and base LRs now; the schedule is taken over at train start.
 
-        A state equal to this callback's own is nothing to restore: Lightning's range test
-        (``LearningRateFinder``, ``Tuner.lr_find``) saves the callbacks' states before its sweep
-        and loads them back after it, and the real fit that follows is not a resume.
+        A state equal to this callback's own (the same update included) is nothing to restore:
+        Lightning's range test (``LearningRateFinder``, ``Tuner.lr_find``) saves the callbacks'
+        states before its sweep and loads them back after it, and the real fit that follows is
+        not a resume.
         """
         if state_dict == self.state_dict():
             return
@@ -224,11 +227,14 @@ class LRSchedulerCallback(RunViews, _Callback):
     # -- hooks ----------------------------------------------------------------------------------
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Check the setup, bind the schedule, record base LRs and set the LR of the first update."""
+        """Check the setup, begin the run, record base LRs and set the LR of the first update.
+
+        The run is a resume (a checkpoint was loaded), fresh (update 0), a continuation (the same
+        Trainer trains more: fit, raise ``max_epochs``, fit again) or a foreign resume (a
+        checkpoint without this callback's state: the base LRs are the groups' ``initial_lr``).
+        """
         owner = type(self).__name__
         run, loaded, self._loaded, self._checkpoint = self._run, self._loaded, None, None
-        if loaded is None:
-            run.start_fresh()  # a reused callback, not a resume
         opts = trainer.optimizers
         if not opts:
             raise MisconfigurationException(f"{owner}: the trainer has no optimizer to drive.")
@@ -245,25 +251,28 @@ class LRSchedulerCallback(RunViews, _Callback):
         if run.monitor is not None and run.monitor.startswith("val"):
             run.check_feedable(*_can_validate(trainer, pl_module))
 
-        manual = not pl_module.automatic_optimization
-        if manual and len(opts) > 1:
-            saved = (loaded or {}).get("counters") or {}
-            self._counters = {i: int(saved.get(str(i), 0)) for i in driven}
-        else:
-            self._counters = None
-
+        self._counters = self._start_counters(trainer, pl_module, driven, loaded)
         total, spe = _run_length(trainer)
         known = math.isfinite(total) and total >= 1  # -1: unsized loader, inf: endless run
-        step = trainer.global_step if self._counters is None else max(self._counters.values())
-        run.bind(int(total) if known else None, spe, step=step, hint=_hint(total, spe))
+        counters = self._counters
+        step = trainer.global_step if counters is None else max(counters.values())
+        decision = run.begin(
+            step,
+            int(total) if known else None,
+            spe,
+            at=None if counters is None else dict(counters),
+            hint=_hint(total, spe),
+        )
         for i in driven:
             groups = opts[i].param_groups
-            if step > 0 and i not in run.groups:  # resuming, but not from this callback's state
-                run.take_groups(i, groups, base_lrs=self._foreign_base(i, groups, step))
+            if decision == "foreign":  # resuming, but not from this callback's state
+                base = self._foreign_base(i, groups, step)
+                run.take_groups(i, groups, base_lrs=base, optimizer=opts[i])
             else:
-                run.take_groups(i, groups)
+                run.take_groups(i, groups, optimizer=opts[i])
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
-        self._fed_epoch = int((loaded or {}).get("fed_epoch", -1))
+        if decision != "continue":  # (a continued run keeps the epoch it last fed)
+            self._fed_epoch = int((loaded or {}).get("fed_epoch", -1))
         self._validated_epoch = -1
         self._val_metric = False
         epoch = trainer.current_epoch
@@ -351,21 +360,17 @@ class LRSchedulerCallback(RunViews, _Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         """An interrupted fit leaves the callback inert (a later validate() changes nothing)."""
-        self._unwatch()
-        self._trainer, self._driven = None, ()
+        self._end()
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Give the optimizers their own ``add_param_group`` back."""
-        self._unwatch()
+        """The run ended: a :meth:`cooldown` from now on waits for the next fit."""
+        self._end()
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """A checkpoint loaded by a fit that never trained does not leak into the next fit."""
-        if self._loaded is not None:  # loaded, but never taken over by on_train_start
-            self._loaded = self._checkpoint = None
-            self._run.forget_checkpoint()
-            self._run.start_fresh()
+        self._end()
 
     # -- internals ------------------------------------------------------------------------------
     def _foreign_base(self, i: int, groups: list[dict[str, Any]], step: int) -> list[float]:
@@ -409,6 +414,33 @@ class LRSchedulerCallback(RunViews, _Callback):
             return
         self._fed_epoch = trainer.current_epoch
         run.observe(value)
+
+    def _end(self) -> None:
+        """The run ended, raised, or never began: stop writing, let the engine close it."""
+        self._unwatch()
+        self._trainer, self._driven = None, ()
+        self._loaded = self._checkpoint = None
+        self._run.end()
+
+    def _start_counters(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        driven: tuple[int, ...],
+        loaded: dict[str, Any] | None,
+    ) -> dict[int, int] | None:
+        """Each optimizer's own update count, in manual optimization with several optimizers
+        (``trainer.global_step`` counts all their updates): the checkpoint's on resume, this
+        callback's own when the same Trainer trains more, else 0."""
+        if pl_module.automatic_optimization or len(trainer.optimizers) <= 1:
+            return None
+        if loaded is not None:
+            saved = loaded.get("counters") or {}
+        elif trainer.global_step > 0 and self._counters is not None:
+            saved = {str(i): n for i, n in self._counters.items()}
+        else:
+            saved = {}
+        return {i: int(saved.get(str(i), 0)) for i in driven}
 
     def _watch(self, trainer: pl.Trainer) -> None:
         """Write a group's LR as soon as ``optimizer.add_param_group`` adds it.
