@@ -130,7 +130,8 @@ def builds(kind: str) -> Callable[[_F], _F]:
 
 
 class Schedule:
-    """Base class of every schedule: a pure function from step to multiplier.
+    """Base class of every schedule: a pure function from a value of its clock (an update index, or
+    the samples or tokens consumed before the update: :attr:`clock`) to a multiplier.
 
     Subclasses are frozen dataclasses; equality, hash, repr, pickling and :meth:`to_config` all come
     from their fields.
