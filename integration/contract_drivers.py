@@ -140,7 +140,7 @@ def run_torch(sc: Scenario, tmp: Path) -> list[Trace]:
             for a in leg.acts:
                 if a.at == "before":
                     act(a, sched, opt, model, trace)
-            start = 0
+            start = sc.legs[i - 1].epochs * PE if leg.more else 0
             if saved is not None:
                 sched.load_state_dict(saved["sched"])
                 start = (leg.resume_at or 0) * PE
@@ -227,6 +227,8 @@ def run_lightning(sc: Scenario, tmp: Path) -> list[Trace]:
     val = DataLoader(TensorDataset(x[:8]), batch_size=8)
     traces: list[Trace] = []
     cb: Any = None
+    trainer: Any = None
+    module: Any = None
     for i, leg in enumerate(sc.legs):
         trace = current[0] = Trace()
         traces.append(trace)
@@ -236,6 +238,10 @@ def run_lightning(sc: Scenario, tmp: Path) -> list[Trace]:
             for a in leg.acts:
                 if a.at == "before":
                     act(a, cb, None, None, trace)
+            if leg.more:  # the same Trainer, fit again with a higher max_epochs
+                trainer.fit_loop.max_epochs = leg.epochs
+                trainer.fit(module, train, val if sc.validates() else None)
+                continue
             callbacks = [Acts(leg, cb, trace), cb]
             if i == 0 and sc.needs_checkpoints():
                 callbacks.append(Saver())
@@ -252,9 +258,8 @@ def run_lightning(sc: Scenario, tmp: Path) -> list[Trace]:
                 default_root_dir=tmp,
             )
             ckpt = None if leg.resume_at is None else tmp / f"e{leg.resume_at}.ckpt"
-            trainer.fit(
-                Module(start_groups(sc, i)), train, val if sc.validates() else None, ckpt_path=ckpt
-            )
+            module = Module(start_groups(sc, i))
+            trainer.fit(module, train, val if sc.validates() else None, ckpt_path=ckpt)
             for a in leg.acts:
                 if a.at == "after":
                     act(a, cb, None, None, trace)

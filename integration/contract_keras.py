@@ -120,14 +120,18 @@ def run(sc: cs.Scenario, tmp: Path) -> list[cs.Trace]:
     traces: list[cs.Trace] = []
     states: dict[int, Any] = {}
     cb: Any = None
+    model: Any = None
     for i, leg in enumerate(sc.legs):
         trace = cs.Trace()
         traces.append(trace)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
+                initial = leg.resume_at or 0
                 if leg.resume_at is not None:
                     model = keras.models.load_model(tmp / f"e{leg.resume_at}.keras")
+                elif leg.more:  # the same model and callback, fit on from where it ended
+                    initial = sc.legs[i - 1].epochs
                 else:
                     model = _model(sc)
                 if not leg.same:
@@ -144,7 +148,7 @@ def run(sc: cs.Scenario, tmp: Path) -> list[cs.Trace]:
                     Y,
                     batch_size=8,
                     epochs=leg.epochs,
-                    initial_epoch=leg.resume_at or 0,
+                    initial_epoch=initial,
                     validation_data=(X[:8], Y[:8]) if evaluates else None,
                     validation_freq=sc.eval_every or 1,
                     shuffle=False,

@@ -10,7 +10,8 @@ The driver interface
 A driver is a function ``run(scenario, tmp_path) -> list[Trace]``: it trains a tiny model in its
 runtime as the scenario says and returns one :class:`Trace` per leg it ran (a leg that raised
 ends the list). A scenario is a sequence of :class:`Leg`\\ s (a fresh run, then resumes from the
-first leg's end-of-epoch checkpoints, or a second run with the same callback object), each with
+first leg's end-of-epoch checkpoints, a second run with the same callback object, or the same
+trainer trained for more epochs in memory), each with
 the adapter's keyword arguments (``monitor="score"`` stands for the runtime's name of the
 metric the scenario logs: ``val_score`` in Lightning and Keras, ``eval_score`` in Hugging Face;
 ``"missing"`` for one never logged) and :class:`Act`\\ s: ``cooldown(*args)`` before the leg
@@ -109,6 +110,7 @@ class Leg:
     args: Mapping[str, Any] = field(default_factory=lambda: {"schedule": S})
     resume_at: int | None = None  # resume from the first leg's checkpoint after this epoch
     same: bool = False  # reuse the previous leg's adapter object (else build a new one)
+    more: bool = False  # train more: the same trainer, model and adapter go on, no checkpoint
     acts: tuple[Act, ...] = ()
 
 
@@ -490,6 +492,18 @@ SCENARIOS: tuple[Scenario, ...] = (
                 lr([lambda u: BASE["body"] * C.bind(total_steps=12)(12)], 12, 20), (r"final value",)
             ),
         ],
+    ),
+    Scenario(
+        "train_more",
+        "train a finished run for more epochs in memory (no checkpoint): the final value holds",
+        (Leg(3, {"schedule": C}), Leg(5, {"schedule": C}, same=True, more=True)),
+        lambda sc: [
+            LegExpect(lr([body(C, 12)], 0, 12)),
+            LegExpect(
+                lr([lambda u: BASE["body"] * C.bind(total_steps=12)(12)], 12, 20), (r"final value",)
+            ),
+        ],
+        support={"huggingface": "n/a: `train()` starts at update 0 or from a checkpoint"},
     ),
     Scenario(
         "reuse_callback",

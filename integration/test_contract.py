@@ -137,3 +137,28 @@ def test_readme_table() -> None:
         "the README table differs from contract_scenarios.readme_table(); paste:\n"
         + cs.readme_table()
     )
+
+
+def test_check_is_not_vacuous(tmp_path: Path) -> None:
+    """The comparison fails on a wrong LR, a missing update, an extra warning or a missing error."""
+    require("torch")
+    from contract_drivers import run_torch
+
+    sc = cs.BY_NAME["cooldown"]
+    traces = run_torch(sc, tmp_path)
+    cs.check(sc, "torch", traces)
+    wrong = [cs.Trace.from_json(json.loads(json.dumps(t.to_json()))) for t in traces]
+    wrong[0].values[7]["lr"] = [wrong[0].values[7]["lr"][0] * (1 + 1e-6)]
+    with pytest.raises(AssertionError, match="update 7 lr applied"):
+        cs.check(sc, "torch", wrong)
+    short = [cs.Trace.from_json(json.loads(json.dumps(t.to_json()))) for t in traces]
+    del short[0].values[11]
+    with pytest.raises(AssertionError, match="updates"):
+        cs.check(sc, "torch", short)
+    noisy = [cs.Trace.from_json(json.loads(json.dumps(t.to_json()))) for t in traces]
+    noisy[0].warnings.append("LRScheduler: something nobody expected")
+    with pytest.raises(AssertionError, match="unexpected warnings"):
+        cs.check(sc, "torch", noisy)
+    refused = cs.BY_NAME["metric_not_scalar"]
+    with pytest.raises(AssertionError, match="nothing was raised"):
+        cs.check(refused, "torch", traces)
