@@ -291,7 +291,7 @@ def scenario_sample_weight() -> str:
 def scenario_sample_weight_identical() -> str:
     """``sample_weight=`` arrays: ``find_lr`` then ``fit`` identical to ``fit`` alone."""
     finder, problem = compare(
-        lambda: keras.optimizers.SGD(0.05, momentum=0.9), arrays(weighted=True), steps=12
+        lambda: keras.optimizers.SGD(0.01, momentum=0.9), arrays(weighted=True), steps=12
     )
     assert not problem, problem
     return finder.summary()
@@ -304,7 +304,7 @@ def scenario_tf_data_identical() -> str:
     out = []
     for weighted in (False, True):
         finder, problem = compare(
-            lambda: keras.optimizers.SGD(0.05, momentum=0.9), tf_data(weighted), steps=12
+            lambda: keras.optimizers.SGD(0.01, momentum=0.9), tf_data(weighted), steps=12
         )
         assert not problem, f"weighted={weighted}: {problem}"
         out.append(finder.summary())

@@ -65,6 +65,7 @@ def find_lr(
     x: Any,
     y: Any = None,
     *,
+    sample_weight: Any = None,
     batch_size: int = 32,
     min_lr: float = 1e-7,
     max_lr: float = 10.0,
@@ -78,11 +79,12 @@ def find_lr(
 ) -> LRFinder:
     """Run an LR range test on a compiled ``model``; afterwards ``model.fit`` is unaffected.
 
-    ``x, y`` are what ``model.fit`` takes: arrays (numpy or backend tensors, or a list/dict of
-    them for several inputs) cut into batches of ``batch_size``, in an order drawn from a
-    private generator (``shuffle=True``) that leaves the global random state alone; or, with
-    ``y=None`` and ``x`` not an array, a re-iterable of ``(x, y)`` batches (a ``tf.data.Dataset``, a
-    ``keras.utils.PyDataset``, a list). The data restart when they run out. Each of up to
+    ``x, y, sample_weight`` are what ``model.fit`` takes: arrays (numpy or backend tensors, or a
+    list/dict of them for several inputs) cut into batches of ``batch_size``, in an order drawn
+    from a private generator (``shuffle=True``) that leaves the global random state alone; or,
+    with ``y=None`` and ``x`` not an array, a re-iterable of ``(x, y)`` or
+    ``(x, y, sample_weight)`` batches (a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, a
+    list). The data restart when they run out. Each of up to
     ``steps`` updates is the model's compiled train step (its loss, regularization losses
     included); with ``gradient_accumulation_steps=k`` on the optimizer an update takes ``k``
     batches and records their mean loss, and the sweep starts on a fresh accumulation window
@@ -102,6 +104,7 @@ def find_lr(
     Args:
         model: a compiled, built Keras model.
         x, y: training data (see above).
+        sample_weight: one weight per sample of array data (batches carry their own).
         batch_size: batch size for array data.
         min_lr, max_lr, steps, mode, smooth, diverge, rule: see :class:`lrplugins.LRFinder`;
             ``steps`` counts optimizer updates.
@@ -139,7 +142,7 @@ def find_lr(
         raise ValueError(f"find_lr(): batch_size must be an int >= 1, got {batch_size!r}")
     if verbose not in ("auto", 0, 1, 2):
         raise ValueError(f"find_lr(): verbose can be 'auto', 0, 1 or 2, got {verbose!r}")
-    batches = _batches(x, y, batch_size, shuffle)
+    batches = _batches(x, y, sample_weight, batch_size, shuffle)
     inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)  # what the first fit step would do
@@ -164,8 +167,8 @@ def find_lr(
             losses: list[float] = []
             skipped = 0
             while len(losses) < accumulate:
-                xb, yb = next(batches)
-                logs = model.train_on_batch(xb, yb, return_dict=True)
+                xb, yb, wb = next(batches)
+                logs = model.train_on_batch(xb, yb, sample_weight=wb, return_dict=True)
                 loss = float(logs["loss"])
                 now = int(ops.convert_to_numpy(counter))
                 if now == taken:  # a loss scaler skipped it: no step of the sweep
@@ -283,13 +286,20 @@ def _restore_global_seed_generator(gen: Any, state: Any) -> None:
         gen.state.assign(state)
 
 
-def _batches(x: Any, y: Any, batch_size: int, shuffle: bool) -> Iterator[tuple[Any, Any]]:
+def _batches(
+    x: Any, y: Any, sample_weight: Any, batch_size: int, shuffle: bool
+) -> Iterator[tuple[Any, Any, Any]]:
     if y is None and not hasattr(x, "shape"):
         if isinstance(x, Iterator):
             raise TypeError(
                 "find_lr(): x must be re-iterable (a tf.data.Dataset, a PyDataset, a list of "
                 f"batches); got the one-shot iterator {type(x).__name__}, which the test would "
                 "consume"
+            )
+        if sample_weight is not None:
+            raise ValueError(
+                "find_lr(): sample_weight is for array inputs; batches of "
+                f"{type(x).__name__} carry their weights as (x, y, sample_weight)"
             )
         return _cycle(x)
     leaves = keras.tree.flatten(x)
@@ -298,12 +308,17 @@ def _batches(x: Any, y: Any, batch_size: int, shuffle: bool) -> Iterator[tuple[A
     n = len(leaves[0])
     if n == 0:
         raise ValueError("find_lr(): x is empty")
-    return _array_batches(x, y, n, batch_size, shuffle)
+    if sample_weight is not None and len(sample_weight) != n:
+        raise ValueError(
+            f"find_lr(): sample_weight must have one weight per sample ({n}), got "
+            f"{len(sample_weight)}"
+        )
+    return _array_batches(x, y, sample_weight, n, batch_size, shuffle)
 
 
 def _array_batches(
-    x: Any, y: Any, n: int, batch_size: int, shuffle: bool
-) -> Iterator[tuple[Any, Any]]:
+    x: Any, y: Any, sample_weight: Any, n: int, batch_size: int, shuffle: bool
+) -> Iterator[tuple[Any, Any, Any]]:
     rng = np.random.default_rng(0)  # private: the global generators stay untouched
 
     def take(data: Any, idx: np.ndarray) -> Any:
@@ -315,17 +330,14 @@ def _array_batches(
         order = rng.permutation(n) if shuffle else np.arange(n)
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
-            yield take(x, idx), take(y, idx)
+            yield take(x, idx), take(y, idx), take(sample_weight, idx)
 
 
-def _cycle(data: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+def _cycle(data: Iterable[Any]) -> Iterator[tuple[Any, Any, Any]]:
     while True:
         empty = True
         for batch in data:
             empty = False
-            if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-                yield batch[0], batch[1]
-            else:
-                yield batch, None
+            yield keras.utils.unpack_x_y_sample_weight(batch)
         if empty:
             raise ValueError("find_lr(): x yielded no batch")
