@@ -15,7 +15,6 @@ cosine(warmup_steps='5%', final=0.1)
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -98,6 +97,10 @@ class LRSchedulerCallback(RunViews, _Callback):
     * the monitor is fed after each validation that logged it, or at the end of each training epoch
       for a training metric, averaged over ranks (a metric logged on some ranks only is an error);
     * the state is saved in checkpoints under :attr:`state_key` (``weights_only=True``-safe);
+    * a second ``fit`` on the same Trainer (``trainer.fit_loop.max_epochs`` raised) continues the
+      run from this callback's memory, a longer run being a horizon change as on resume; a
+      :meth:`cooldown` asked for outside a fit (before it, also with ``ckpt_path``, or after one
+      ended) starts at the next fit's first update;
     * other owners of the LR are refused at train start (a scheduler from
       ``configure_optimizers()``, ``StochasticWeightAveraging``, ``BackboneFinetuning``);
       Lightning's range test (``LearningRateFinder``, ``Tuner.lr_find``) runs beside it;
@@ -171,7 +174,6 @@ class LRSchedulerCallback(RunViews, _Callback):
         self._index: dict[int, int] = {}  # id(optimizer) -> index in trainer.optimizers
         self._log_keys: dict[int, list[str]] = {}
         self._loaded: dict[str, Any] | None = None  # adapter extras of a loaded checkpoint
-        self._checkpoint: dict[str, Any] | None = None  # that checkpoint, until taken over
         self._watched: dict[int, tuple[Any, Any]] = {}  # i -> (optimizer, its add_param_group)
         self._val_metric = False  # a validation logged the monitor in this run
         self._before: Any = None  # the monitored value when the current validation started
@@ -195,14 +197,7 @@ class LRSchedulerCallback(RunViews, _Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        """The run state, with the per-optimizer counters of manual optimization.
-
-        A checkpoint loaded and not yet taken over (training has not started) is saved as it was
-        loaded, so a checkpoint written in between (Lightning's range test writes one before its
-        sweep and restores it after) loses nothing.
-        """
-        if self._checkpoint is not None:
-            return copy.deepcopy(self._checkpoint)
+        """The run state, with the per-optimizer counters of manual optimization."""
         counters = self._counters
         return self._run.state_dict(
             counters=None if counters is None else {str(i): n for i, n in counters.items()},
@@ -222,7 +217,6 @@ class LRSchedulerCallback(RunViews, _Callback):
         if state_dict == self.state_dict():
             return
         self._loaded = self._run.load_state_dict(state_dict)
-        self._checkpoint = copy.deepcopy(state_dict)
 
     # -- hooks ----------------------------------------------------------------------------------
     @override
@@ -234,7 +228,7 @@ class LRSchedulerCallback(RunViews, _Callback):
         checkpoint without this callback's state: the base LRs are the groups' ``initial_lr``).
         """
         owner = type(self).__name__
-        run, loaded, self._loaded, self._checkpoint = self._run, self._loaded, None, None
+        run, loaded, self._loaded = self._run, self._loaded, None
         opts = trainer.optimizers
         if not opts:
             raise MisconfigurationException(f"{owner}: the trainer has no optimizer to drive.")
@@ -419,7 +413,7 @@ class LRSchedulerCallback(RunViews, _Callback):
         """The run ended, raised, or never began: stop writing, let the engine close it."""
         self._unwatch()
         self._trainer, self._driven = None, ()
-        self._loaded = self._checkpoint = None
+        self._loaded = None
         self._run.end()
 
     def _start_counters(
