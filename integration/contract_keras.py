@@ -7,7 +7,8 @@ default) and writes ``{scenario: [trace per leg]}`` (``Trace.to_json``) to ``OUT
 failure is recorded as ``{"driver_error": traceback}``. The applied LR is the optimizer's
 ``learning_rate`` read at each batch begin, after the lrplugins callback put the schedule in force
 (listed after it); momentum and weight decay likewise, through the optimizer's attributes as its
-train step reads them. A resume loads the model saved with ``model.save`` at the end of the first
+train step reads them; with plain SGD, also the LR recovered from each update's weight change
+(``lr_from_weights``), what the compiled step really used. A resume loads the model saved with ``model.save`` at the end of the first
 leg's epoch (optimizer state and update counter included) and the callback state saved with it.
 """
 
@@ -80,6 +81,7 @@ class Recorder(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.sc, self.trace, self.save, self.cb, self.states = sc, trace, save, cb, states
+        self.before: tuple[int, int, list[np.ndarray]] | None = None
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
         opt = self.model.optimizer
@@ -88,7 +90,27 @@ class Recorder(keras.callbacks.Callback):
         if self.sc.optimizer == "sgd_mw":
             record["momentum"] = [_value(opt.momentum)]
             record["weight_decay"] = [_value(opt.weight_decay)]
+        else:
+            self.before = (u, batch, self._weights())
         self.trace.values[u] = record
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        """Plain SGD: also the LR the compiled step used, from the weight change (least squares
+        of ``w_new - w = -lr * grad``, the MSE gradient computed here in float64)."""
+        if self.before is None:
+            return
+        u, b, (w, c) = self.before
+        self.before = None
+        w2, c2 = self._weights()
+        x = X[b * 8 : (b + 1) * 8].astype("float64")
+        err = x @ w + c - Y[b * 8 : (b + 1) * 8]
+        gw, gc = 2 * x.T @ err / len(x), 2 * err.mean(axis=0)
+        g = np.concatenate([gw.ravel(), gc.ravel()])
+        step = np.concatenate([(w - w2).ravel(), (c - c2).ravel()])
+        self.trace.values[u]["lr_from_weights"] = [float(step @ g / (g @ g))]
+
+    def _weights(self) -> list[np.ndarray]:
+        return [ops.convert_to_numpy(v).astype("float64") for v in self.model.trainable_weights]
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if self.save is not None:
