@@ -84,7 +84,8 @@ def find_lr(
     from a private generator (``shuffle=True``) that leaves the global random state alone; or,
     with ``y=None`` and ``x`` not an array, a re-iterable of ``(x, y)`` or
     ``(x, y, sample_weight)`` batches (a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, a
-    list). The data restart when they run out. Each of up to
+    list). A ``tf.data`` pipeline's batches become numpy arrays on the jax and torch backends.
+    The data restart when they run out. Each of up to
     ``steps`` updates is the model's compiled train step (its loss, regularization losses
     included); with ``gradient_accumulation_steps=k`` on the optimizer an update takes ``k``
     batches and records their mean loss, and the sweep starts on a fresh accumulation window
@@ -334,10 +335,24 @@ def _array_batches(
 
 
 def _cycle(data: Iterable[Any]) -> Iterator[tuple[Any, Any, Any]]:
+    tf = _tensorflow(data)
+    to_numpy = tf is not None and keras.backend.backend() != "tensorflow"
     while True:
         empty = True
         for batch in data:
             empty = False
+            if to_numpy:  # the jax and torch backends cannot read TensorFlow tensors
+                batch = keras.tree.map_structure(
+                    lambda t: t.numpy() if isinstance(t, tf.Tensor) else t, batch
+                )
             yield keras.utils.unpack_x_y_sample_weight(batch)
         if empty:
             raise ValueError("find_lr(): x yielded no batch")
+
+
+def _tensorflow(data: Any) -> Any:
+    """TensorFlow, if ``data`` is a ``tf.data.Dataset`` (then TensorFlow is imported)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(data, tf.data.Dataset):
+        return tf
+    return None
