@@ -136,17 +136,18 @@ def close(got: Any, want: Any, what: str, rtol: float = 1e-4, atol: float = 1e-6
         raise AssertionError(f"{what}:\n got  {np.round(got, 7).tolist()}\n want {np.round(want, 7).tolist()}")
 
 
-def expect(exc: type, words: list[str], fn: Callable[[], Any]) -> None:
-    """``fn()`` raises ``exc`` with every one of ``words`` in its message."""
+def expect(exc: type | tuple[type, ...], words: list[str], fn: Callable[[], Any]) -> None:
+    """``fn()`` raises ``exc`` (or one of them) with every one of ``words`` in its message."""
+    name = " or ".join(e.__name__ for e in (exc if isinstance(exc, tuple) else (exc,)))
     try:
         fn()
     except exc as e:
         msg = str(e)
         missing = [w for w in words if w not in msg]
         if missing:
-            raise AssertionError(f"{exc.__name__} message lacks {missing}: {msg}") from None
+            raise AssertionError(f"{name} message lacks {missing}: {msg}") from None
     else:
-        raise AssertionError(f"no {exc.__name__}")
+        raise AssertionError(f"no {name}")
 
 
 def ours(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -166,10 +167,26 @@ def fit(model: keras.Model, d: dict[str, np.ndarray], epochs: int, callbacks: li
 
 
 # ------------------------------------------------------------------------------------------------
-# scenarios
+# scenarios: every function decorated with @scenario, in the order of this file. This is the one
+# list: integration/test_keras.py reads it from this file's source (without importing Keras).
 # ------------------------------------------------------------------------------------------------
 
+ALL_BACKENDS = ("tensorflow", "jax", "torch")
+SCENARIOS: dict[str, Callable[[], Any]] = {}
 
+
+def scenario(fn: Any = None, *, backends: tuple[str, ...] = ALL_BACKENDS) -> Any:
+    """Register a scenario; ``backends`` (a literal tuple) lists where it runs, all by default."""
+
+    def register(f: Callable[[], Any]) -> Callable[[], Any]:
+        SCENARIOS[f.__name__] = f
+        return f
+
+    return register(fn) if fn is not None else register
+
+
+
+@scenario
 def catalog() -> str:
     """LearningRateSchedule equals the core (float32) for every shape, eagerly and compiled."""
     shapes = [
@@ -214,6 +231,7 @@ def catalog() -> str:
     return f"{len(shapes)} shapes, steps 0..79"
 
 
+@scenario
 def trace() -> dict[str, Any]:
     """Callback + plateau on a float-LR SGD: every update's LR, the cut epoch, History, traces."""
     d = data(24)  # 6 batches per epoch, 5 epochs = 30 updates
@@ -249,6 +267,7 @@ def trace() -> dict[str, Any]:
     return {"lrs": got.tolist(), "calls": calls[0]}
 
 
+@scenario
 def accumulation() -> str:
     """gradient_accumulation_steps=2: the schedule advances once per real update."""
     d = data(32)  # 8 micro-batches = 4 updates per epoch, 2 epochs = 8 updates
@@ -295,6 +314,7 @@ class StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+@scenario
 def save_load() -> str:
     """model.save after 2 of 5 epochs, load in a fresh process, continue == uninterrupted."""
     d = data(24)
@@ -341,6 +361,40 @@ def save_load() -> str:
     return "ok"
 
 
+OLD_LAYOUT_CONFIG = {  # LearningRateSchedule as serialized by the single-module lrplugins/keras.py
+    "module": "lrplugins.keras",
+    "class_name": "LearningRateSchedule",
+    "config": {
+        "schedule": {
+            "kind": "cooldown",
+            "schedule": {"kind": "cosine", "total_steps": 12, "warmup_steps": "1ep", "final": 0.1,
+                         "warmup_start": 0.0, "steps_per_epoch": 6},
+            "at": 8, "steps": 6, "shape": "linear", "final": 0.0, "steps_per_epoch": None,
+        },
+        "base_lr": 0.1, "scale": 1.0, "gradient_accumulation_steps": 1, "offset": 0,
+    },
+    "registered_name": "lrplugins>LearningRateSchedule",
+}
+
+
+@scenario
+def saved_config() -> str:
+    """A LearningRateSchedule serialized before lrplugins.keras became a package (module
+    "lrplugins.keras", registered name "lrplugins>LearningRateSchedule") deserializes to the same
+    LRs, and serializing it again gives the same config (saved models record the public module)."""
+    lrs = keras.saving.deserialize_keras_object(json.loads(json.dumps(OLD_LAYOUT_CONFIG)))
+    want = lrp.cosine(total_steps=12, warmup_steps="1ep", final=0.1, steps_per_epoch=6)
+    want = want.cooldown(at=8, steps=6, shape="linear")
+    close([lrs.lr(u) for u in range(16)], [0.1 * want(u) for u in range(16)], "lr", rtol=1e-12)
+    close(ops.convert_to_numpy(lrs(ops.convert_to_tensor(np.arange(16), "int32"))),
+          [0.1 * want(u) for u in range(16)], "compiled lr", **F32)
+    again = keras.saving.serialize_keras_object(lrs)
+    if again != OLD_LAYOUT_CONFIG:
+        raise AssertionError(f"serialized differently:\n{again}\n{OLD_LAYOUT_CONFIG}")
+    return "ok"
+
+
+@scenario
 def backup_restore() -> str:
     """A crash after epoch 3, rerun with BackupAndRestore + backup_dir == uninterrupted run."""
     d = data(24)
@@ -370,6 +424,7 @@ def backup_restore() -> str:
     return "ok"
 
 
+@scenario(backends=("jax",))  # DataParallel over simulated CPU devices
 def data_parallel() -> str:
     """jax DataParallel on 2 CPU devices: the same LRs as the single-device trace."""
     if BACKEND != "jax":
@@ -389,6 +444,7 @@ def data_parallel() -> str:
     return f"{len(devices)} devices"
 
 
+@scenario
 def errors() -> str:
     """Clear errors: unbound without callback, unknown run length, missing metric, foreign LR."""
     d = data(16)
@@ -442,6 +498,7 @@ class CallAt(keras.callbacks.Callback):
             self.fn()
 
 
+@scenario
 def no_validation() -> str:
     """A val_* monitor in a fit without validation data: refused before any update (strict) or
     warned (strict=False); validation_freq=2 skips the other epochs silently; validation_split works."""
@@ -483,6 +540,7 @@ def no_validation() -> str:
     return "ok"
 
 
+@scenario
 def metrics() -> str:
     """strict=False: a missing monitor warns once and is skipped; a training metric ("loss") is fed
     the epoch that just ended."""
@@ -505,6 +563,7 @@ def metrics() -> str:
     return "ok"
 
 
+@scenario
 def cooldown() -> str:
     """cb.cooldown() from a signal handler mid-epoch: the cooldown starts at the next update from
     the LR in force (plateau scale included), and the model's optimizer config holds it."""
@@ -540,6 +599,7 @@ def cooldown() -> str:
     return "ok"
 
 
+@scenario
 def cooldown_resume() -> str:
     """A crash after a mid-epoch cooldown, rerun with BackupAndRestore + backup_dir: the same
     weights and History as the uninterrupted run."""
@@ -568,6 +628,7 @@ def cooldown_resume() -> str:
     return "ok"
 
 
+@scenario
 def cooldown_checkpoint() -> str:
     """The "cool down from this checkpoint" recipe: cb.cooldown() before a resumed fit starts the
     cooldown at the resumed run's first update (applied LR from the weights)."""
@@ -592,6 +653,166 @@ def cooldown_checkpoint() -> str:
     return "ok"
 
 
+class CoolAtEpochEnd(keras.callbacks.Callback):
+    """Calls ``cb.cooldown(...)`` from its own ``on_epoch_end`` at the end of epoch ``epoch``."""
+
+    def __init__(self, cb: LRSchedulerCallback, epoch: int, steps: int) -> None:
+        super().__init__()
+        self.cb, self.epoch, self.steps = cb, epoch, steps
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if epoch == self.epoch:
+            self.cb.cooldown(self.steps, shape="linear")
+
+
+@scenario
+def cooldown_epoch_end() -> str:
+    """A cooldown requested from another callback's on_epoch_end, before or after this callback
+    in the list, is in that epoch's BackupAndRestore state: a fit that crashes right after that
+    epoch and resumes gives the uninterrupted run's LR at every update (from the weights)."""
+    d = data(24)  # 6 updates per epoch, 4 epochs; the cooldown is asked at the end of epoch 1
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    bound = sched.bind(total_steps=24, steps_per_epoch=6)
+    want = 0.1 * np.array(bound.cooldown(at=12, steps=9, shape="linear").values(range(24)))
+    for first in (True, False):
+        with tempfile.TemporaryDirectory() as folder:
+            def run(extra: list[Any], folder: str = folder, first: bool = first) -> Weights:
+                cb = LRSchedulerCallback(sched, backup_dir=folder)
+                other = CoolAtEpochEnd(cb, 1, 9)
+                own = [cb, keras.callbacks.BackupAndRestore(folder)]
+                rec = Weights()
+                cbs = [other, *own] if first else [*own, other]
+                fit(linear_model(keras.optimizers.SGD(0.1)), d, 4, [*cbs, *extra, rec])
+                return rec
+
+            order = "before" if first else "after"
+            close(applied_lrs(run([]).w, d), want, f"uninterrupted, cooldown {order} the callback")
+            try:
+                run([StopAfter(2, error=True)])
+            except KeyboardInterrupt:
+                pass
+            else:
+                raise AssertionError("the crash did not happen")
+            close(applied_lrs(run([]).w, d), want[12:], f"resumed, cooldown {order} the callback")
+    return "ok"
+
+
+@scenario
+def new_base_lr() -> str:
+    """After a fit with the callback the optimizer's LR can be set again (Keras refuses a float on
+    a schedule: "not settable"): the next run takes it as its base, with the same callback reused
+    or a new one, also through a LossScaleOptimizer; a new callback without a new value takes the
+    optimizer's configured LR; set during a fit it is refused before the next update, naming the
+    callback; model.save keeps the new base."""
+    d = data(24)  # 2 epochs of 6 updates
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    shape = np.array(sched.bind(total_steps=12, steps_per_epoch=6).values(range(12)))
+    cb = LRSchedulerCallback(sched)
+    model = linear_model(keras.optimizers.SGD(0.1))
+    for what, base, callback in (
+        ("first fit", 0.1, cb),
+        ("the same callback after learning_rate = 0.02", 0.02, cb),
+        ("a new callback after learning_rate = 0.05", 0.05, None),
+        ("a new callback, nothing set", 0.05, None),
+    ):
+        if what.endswith("= 0.02"):
+            model.optimizer.learning_rate = 0.02
+        elif what.endswith("= 0.05"):
+            model.optimizer.learning_rate = np.float32(0.05)
+        rec = Weights()
+        fit(model, d, 2, [callback or LRSchedulerCallback(sched), rec])
+        close(applied_lrs(rec.w, d), base * shape, what)
+    scaled = linear_model(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)))
+    fit(scaled, d, 1, [LRSchedulerCallback(sched)])
+    scaled.optimizer.learning_rate = 0.03
+    rec = Weights()
+    fit(scaled, d, 2, [LRSchedulerCallback(sched), rec])
+    close(applied_lrs(rec.w, d), 0.03 * shape, "LossScaleOptimizer, learning_rate = 0.03")
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(os.path.join(tmp, "m.keras"))
+        loaded = keras.models.load_model(os.path.join(tmp, "m.keras"))
+        if loaded.optimizer._learning_rate.base_lr != 0.05:
+            raise AssertionError(f"saved base: {loaded.optimizer._learning_rate!r}")
+    setter = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: setattr(model.optimizer, "learning_rate", 0.3))
+    w = kernel(model).copy()
+    expect(TypeError, ["learning_rate", "during fit()", "LRSchedulerCallback", "next run"],
+           lambda: fit(model, d, 2, [LRSchedulerCallback(sched), setter]))
+    if model.optimizer._learning_rate.base_lr != 0.05 or np.allclose(kernel(model), w):
+        raise AssertionError("the refused set changed the base, or no epoch ran before it")
+    expect(ValueError, ["learning_rate", "-1"], lambda: setattr(model.optimizer, "learning_rate", -1))
+    return "ok"
+
+
+@scenario
+def pending_cooldown() -> str:
+    """cb.cooldown() while no fit runs is pending and starts at the first update of the next
+    fit: after a fit ended (a continued fit and a new fit) or raised, and before a fit that
+    resumes from load_state_dict; twice before a fit: the second from the first's value; bad arguments are
+    refused at once, naming steps."""
+    d = data(24)  # 4 epochs of 6 updates; the first fit stops after 2
+    sched = lrp.cosine(warmup_steps="1ep", final=0.1)
+    bound = sched.bind(total_steps=24, steps_per_epoch=6)
+    stop = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: setattr(model, "stop_training", e == 1))
+
+    def cooled(*calls: tuple[int, int]) -> np.ndarray:
+        s = bound
+        for at, steps in calls:
+            s = s.cooldown(at=at, steps=steps, shape="linear")
+        return 0.1 * np.array(s.values(range(24)))
+
+    # after a fit ended, then the same callback continues (initial_epoch=2)
+    cb = LRSchedulerCallback(sched)
+    model = linear_model(keras.optimizers.SGD(0.1))
+    fit(model, d, 4, [cb, stop])
+    state = json.loads(json.dumps(cb.state_dict()))
+    cb.cooldown(6, shape="linear")
+    rec = Weights()
+    fit(model, d, 4, [cb, rec], initial_epoch=2)
+    close(applied_lrs(rec.w, d), cooled((12, 6))[12:], "after a fit ended, continued")
+    # ... then a new fit from epoch 0: the next cooldown starts at its update 0
+    cb.cooldown(6, shape="linear")
+    rec = Weights()
+    fit(model, d, 4, [cb, rec])
+    close(applied_lrs(rec.w, d), cooled((0, 6)), "after a fit ended, a new fit")
+    # after a fit that raised (Keras calls no hook then), the same callback and model go on
+    cb = LRSchedulerCallback(sched)
+    model = linear_model(keras.optimizers.SGD(0.1))
+    try:
+        fit(model, d, 4, [cb, StopAfter(2, error=True)])
+    except KeyboardInterrupt:
+        pass
+    cb.cooldown(6, shape="linear")
+    rec = Weights()
+    fit(model, d, 4, [cb, rec], initial_epoch=2)
+    close(applied_lrs(rec.w, d), cooled((12, 6))[12:], "after a fit that raised")
+    # before a fit that resumes from load_state_dict (a new callback, the saved optimizer)
+    for order in ("cooldown, then load_state_dict", "load_state_dict, then cooldown"):
+        resumed = LRSchedulerCallback(sched)
+        if order.startswith("cooldown"):
+            resumed.cooldown(6, shape="linear")
+        resumed.load_state_dict(state)
+        if order.startswith("load"):
+            resumed.cooldown(6, shape="linear")
+        model = linear_model(keras.optimizers.SGD(0.1))
+        fit(model, d, 4, [LRSchedulerCallback(sched), stop])
+        rec = Weights()
+        fit(model, d, 4, [resumed, rec], initial_epoch=2)
+        close(applied_lrs(rec.w, d), cooled((12, 6))[12:], order)
+    # twice before a fit: the second starts at the same update, from the first's value there
+    cb = LRSchedulerCallback(sched)
+    cb.cooldown(10, shape="linear")
+    cb.cooldown(4, shape="linear")
+    rec = Weights()
+    fit(linear_model(keras.optimizers.SGD(0.1)), d, 4, [cb, rec])
+    close(applied_lrs(rec.w, d), cooled((0, 10), (0, 4)), "two pending cooldowns")
+    for bad in (-1, True, None):
+        expect((TypeError, ValueError), ["steps"], lambda b=bad: cb.cooldown(b))
+    return "ok"
+
+
+@scenario
 def horizon() -> str:
     """Resume (BackupAndRestore) with another number of epochs: stretched (more) or squeezed (fewer)
     from the resume update, one warning naming both totals; horizon='rebind' binds again."""
@@ -627,6 +848,7 @@ def horizon() -> str:
     return "ok"
 
 
+@scenario
 def loss_scale() -> str:
     """A LossScaleOptimizer (what mixed precision wraps around the optimizer): the callback drives
     the inner optimizer; every update's LR and the plateau cut apply."""
@@ -641,6 +863,7 @@ def loss_scale() -> str:
     return "ok"
 
 
+@scenario
 def reuse() -> str:
     """One callback object: a second fit on the same model and a fit on a new model each start a
     new run (schedule from update 0, fresh plateau); a weights-only resume (optimizer not restored)
@@ -676,6 +899,7 @@ def _grad(w: np.ndarray, x: np.ndarray, y: np.ndarray, b: int) -> np.ndarray:
     return 2.0 / B * xb.T @ (xb @ w - yb)
 
 
+@scenario
 def momentum() -> dict[str, Any]:
     """momentum= / weight_decay=: SGD momentum recovered per update from the weights equals
     0.9 * s(u) (and a float64 re-run gives the same weights); AdamW beta_1 and weight_decay
@@ -683,7 +907,7 @@ def momentum() -> dict[str, Any]:
     optimizer without the hyperparameter, or with it at 0, and a plain number are refused;
     model.save / load_model keep working (configured values); a resume from state_dict continues
     the momentum schedule."""
-    import lrplugins.keras as lk
+    import lrplugins.keras._hypers as lk
 
     d = data(24)  # 6 batches per epoch, 2 epochs = 12 updates
     x, y = d["x"].astype("float64"), d["y"].astype("float64")
@@ -808,37 +1032,25 @@ def momentum() -> dict[str, Any]:
     return {"momentum": got_m[:4], "traces": traces[0], "reads": reads[0]}
 
 
+@scenario
 def doctests() -> str:
-    """The examples in lrplugins.keras's docstrings run on this backend."""
+    """The examples in the docstrings of lrplugins.keras and its modules run on this backend."""
     import doctest
+    import importlib
+    import pkgutil
 
     import lrplugins.keras
 
-    result = doctest.testmod(lrplugins.keras, optionflags=doctest.ELLIPSIS)
-    if result.failed or not result.attempted:
-        raise AssertionError(f"doctests: {result}")
-    return f"{result.attempted} examples"
-
-
-SCENARIOS: dict[str, Callable[[], Any]] = {
-    "doctests": doctests,
-    "catalog": catalog,
-    "trace": trace,
-    "accumulation": accumulation,
-    "save_load": save_load,
-    "backup_restore": backup_restore,
-    "data_parallel": data_parallel,
-    "errors": errors,
-    "no_validation": no_validation,
-    "metrics": metrics,
-    "cooldown": cooldown,
-    "cooldown_resume": cooldown_resume,
-    "cooldown_checkpoint": cooldown_checkpoint,
-    "horizon": horizon,
-    "reuse": reuse,
-    "loss_scale": loss_scale,
-    "momentum": momentum,
-}
+    attempted = 0
+    names = [f"lrplugins.keras.{m.name}" for m in pkgutil.iter_modules(lrplugins.keras.__path__)]
+    for name in ["lrplugins.keras", *names]:
+        result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+        if result.failed:
+            raise AssertionError(f"doctests of {name}: {result}")
+        attempted += result.attempted
+    if attempted < 5:
+        raise AssertionError(f"only {attempted} doctest examples found")
+    return f"{attempted} examples"
 
 
 def main(names: list[str]) -> None:
