@@ -131,7 +131,7 @@ class LRScheduler(_TorchLRScheduler):
         self._step_count = 1
         self.last_epoch = 0
         self._last_lr = [float(g["lr"]) for g in groups]
-        if _bound_alone(self._run):
+        if self._run.binds_alone:
             self._begin(None, None)
             self._apply()
 
@@ -212,11 +212,22 @@ class LRScheduler(_TorchLRScheduler):
         self._run.cooldown(steps, shape, final, at=self.last_epoch)
 
     # -- torch's scheduler protocol ---------------------------------------------------------------
-    def step(self, epoch: int | None = None) -> None:
+    def step(
+        self, epoch: int | None = None, *, samples: int | None = None, tokens: int | None = None
+    ) -> None:
         """Advance one optimizer update and set the LRs for the next one.
 
+        On the samples or tokens clock (a schedule with ``"Nsp"`` / ``"Ntok"`` durations) pass
+        what the update just consumed on all ranks together: ``step(samples=global_batch)`` or
+        ``step(tokens=n)``; the next update's LR is ``base * s(samples or tokens so far)``, exactly
+        as Megatron-LM's scheduler in sample mode. On the update clock these keywords are refused.
         ``epoch`` (deprecated in torch) jumps to that step instead, with torch's warning.
+
+        Raises:
+            TypeError: on a samples/tokens clock without its keyword (or with the other one).
+            ValueError: ``samples=``/``tokens=`` on the update clock, or a negative count.
         """
+        self._count(samples, tokens)
         if epoch is not None:
             from torch.optim.lr_scheduler import EPOCH_DEPRECATION_WARNING
 
@@ -234,17 +245,41 @@ class LRScheduler(_TorchLRScheduler):
         """Write ``base_lr * schedule(step) * scale`` into every group (default: ``last_epoch``)."""
         t = self.last_epoch if step is None else step
         groups = self.optimizer.param_groups
+        self._check_bound()
+        lrs: list[Any] = write_groups(self._run, 0, self._run.now(t), groups)
+        self._run.step = t
+        if len(lrs) != len(self.base_lrs):  # a group joined (add_param_group)
+            self._sync_base_lrs()
+        self._last_lr = lrs
+
+    def _count(self, samples: int | None, tokens: int | None) -> None:
+        """Move the samples / tokens clock on by what the update consumed (checked first)."""
+        clock, given = self._run.clock, {"samples": samples, "tokens": tokens}
+        named = [k for k, n in given.items() if n is not None]
+        if clock == "steps":
+            if named:
+                raise ValueError(
+                    f"LRScheduler.step(): {named[0]}= is for a schedule on the {named[0]} clock "
+                    f"(durations in 'Nsp'/'Ntok'); {self._run.schedule!r} counts optimizer "
+                    "updates: call step()"
+                )
+            return
+        if named != [clock]:
+            raise TypeError(
+                f"LRScheduler.step(): the schedule runs on the {clock} clock: call "
+                f"step({clock}=n) with the {clock} the update just consumed on all ranks "
+                f"together" + (f", got {', '.join(k + '=' for k in named)}" if named else "")
+            )
+        self._check_bound()  # raises, changing nothing, while unbound
+        self._run.advance(given[clock])  # type: ignore[arg-type]
+
+    def _check_bound(self) -> None:
         if not self._run.is_bound:
             missing = sorted({m for sp in _specs(self._run) for s in sp for m in s.missing})
             raise UnboundScheduleError(
                 f"lrplugins.torch.LRScheduler: {self._run.schedule!r} is unbound (missing "
                 f"{'; '.join(missing)}). {_BIND_HINT}"
             )
-        lrs: list[Any] = write_groups(self._run, 0, t, groups)
-        self._run.step = t
-        if len(lrs) != len(self.base_lrs):  # a group joined (add_param_group)
-            self._sync_base_lrs()
-        self._last_lr = lrs
 
     def _sync_base_lrs(self) -> None:
         """torch's ``base_lrs``: the run's base LR of each group (floats, also for tensor LRs)."""
@@ -272,7 +307,7 @@ class LRScheduler(_TorchLRScheduler):
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """The LRs for the current step (closed form; same as :meth:`get_last_lr` once applied)."""
-        return self._run.lrs(0, self.last_epoch, self.optimizer.param_groups)
+        return self._run.lrs(0, self._run.now(self.last_epoch), self.optimizer.param_groups)
 
     _get_closed_form_lr = get_lr
 
@@ -332,11 +367,6 @@ class LRScheduler(_TorchLRScheduler):
 
 def _specs(run: RunState) -> list[list[Schedule]]:
     return [list(spec.values()) for h in run.scheduled if (spec := run.spec(h)) is not None]
-
-
-def _bound_alone(run: RunState) -> bool:
-    """Whether every schedule can be evaluated without a run length from outside."""
-    return all(s.is_bound for sp in _specs(run) for s in sp)
 
 
 _BIND_HINT = "With the plain scheduler, call scheduler.bind(total_steps=...) before training."

@@ -9,8 +9,9 @@ the previous updates, from the samples consumed before it: ``max_lr * s(samples 
 
 This drives Megatron's own scheduler and batch calculator (megatron-core, CPU only, installed with
 ``--no-deps``) through a batch-size ramp and compares every update's LR / max_lr with the schedule
-(1e-9 relative) in the warmup, the stable or decaying part and after the decay. ``Clock`` stands for
-the adapter that will step our schedule; the torch adapter's ``step(samples=n)`` takes its place.
+(1e-9 relative) in the warmup, the stable or decaying part and after the decay. Our side is the torch
+adapter, ``LRScheduler(optimizer, schedule).step(samples=global_batch)``, its LR read from the
+optimizer.
 """
 
 from __future__ import annotations
@@ -44,22 +45,23 @@ class _Optimizer:
 
 
 class Clock:
-    """Our side: a schedule on the samples clock, stepped with the samples each update consumed.
-
-    The torch adapter will do this (``LRScheduler(opt, schedule).step(samples=n)``, the LR then
-    read from ``opt.param_groups``); until then the schedule is evaluated directly.
-    """
+    """Our side: ``lrplugins.torch.LRScheduler`` on a real torch optimizer, stepped with
+    ``step(samples=n)`` after each update; the LR is read from the optimizer's param group."""
 
     def __init__(self, schedule: lrp.Schedule) -> None:
+        torch = require("torch")
+        from lrplugins.torch import LRScheduler
+
         assert schedule.clock == "samples"
-        self.schedule = schedule
-        self.samples = 0
+        self.opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=MAX_LR)
+        self.sched = LRScheduler(self.opt, schedule)
 
     def lr(self) -> float:
-        return MAX_LR * self.schedule(self.samples)
+        return self.opt.param_groups[0]["lr"]
 
     def step(self, *, samples: int) -> None:
-        self.samples += samples
+        self.opt.step()
+        self.sched.step(samples=samples)
 
 
 def _megatron(style: str, init_lr: float, min_lr: float, wsd_style: str | None = None):

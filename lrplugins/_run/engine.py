@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .. import _validate as v
 from .._plateau import Plateau
 from .._schedules import Schedule, UnboundScheduleError
 from .events import cooldown_length, cooldown_request, in_force
@@ -22,7 +23,9 @@ from .specs import (
     HYPERPARAMETERS,
     SPEC_ARGS,
     GroupKey,
+    own_total,
     parse_spec,
+    run_clock,
     same_spec,
     show,
     spec_config,
@@ -147,10 +150,13 @@ class RunState(Groups, MetricPolicy):
         self._loaded: dict[str, Any] | None = None
         # cooldowns requested while no run is in progress: applied by the next begin()
         self._pending: list[dict[str, Any]] = []
+        self.clock = run_clock(owner, self._specs)
+        """``"steps"``, ``"samples"`` or ``"tokens"``: what every count of this run is in."""
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
         self.step = 0  # the index of the next update, as last reported by the adapter
+        self.clock_value = 0  # samples / tokens consumed before the next update (those clocks)
         self.total_steps: int | None = None  # the run length the schedules were first bound with
         self.steps_per_epoch: int | None = None
         self.events: list[dict[str, Any]] = []
@@ -309,6 +315,8 @@ class RunState(Groups, MetricPolicy):
         """
         if "lr" not in self._specs:
             raise RuntimeError(f"{self.owner}: no schedule to bind")
+        if self.clock != "steps":  # the trainer counts updates: the run's total is its own
+            total_steps, steps_per_epoch = own_total(self._specs, self.clock), None
         loaded, self._loaded = self._loaded, None
         if loaded is not None:
             self._take_over(loaded)
@@ -321,7 +329,11 @@ class RunState(Groups, MetricPolicy):
             previous_total = None
         for hyper, spec in self._specs.items():
             for key, s in spec.items():
-                bound = s.bind(total_steps=self.total_steps, steps_per_epoch=self.steps_per_epoch)
+                total = self.total_steps
+                bound = s.bind(
+                    total_steps=None if total is None else v.count_on(self.clock, total),
+                    steps_per_epoch=self.steps_per_epoch,
+                )
                 if not bound.is_bound:
                     name = SPEC_ARGS[hyper] + ("" if key == "*" else f"[{key!r}]")
                     raise UnboundScheduleError(
@@ -370,10 +382,45 @@ class RunState(Groups, MetricPolicy):
                     stacklevel=4,
                 )
             self._specs[hyper] = saved
+        self.clock = run_clock(self.owner, self._specs)
         self.total_steps = loaded["total_steps"]
         self.steps_per_epoch = loaded["steps_per_epoch"]
         self.events = [dict(e) for e in loaded["events"]]
         self._baked = any(e["kind"] == "cooldown" for e in self.events)
+
+    @property
+    def binds_alone(self) -> bool:
+        """Whether every schedule binds without the trainer's run length: from its own durations,
+        or on the samples / tokens clock from the total some schedule of the run was given."""
+        total = own_total(self._specs, self.clock)
+        arg = None if total is None else v.count_on(self.clock, total)
+        return all(
+            s.bind(total_steps=arg).is_bound for sp in self._specs.values() for s in sp.values()
+        )
+
+    def now(self, step: int) -> int:
+        """The clock value of update ``step``, for :meth:`lrs` / :meth:`values` /
+        :meth:`multiplier`: ``step`` itself on the steps clock, the samples / tokens consumed
+        before the next update (:attr:`clock_value`) otherwise."""
+        return step if self.clock == "steps" else self.clock_value
+
+    def advance(self, count: int) -> None:
+        """The update just taken consumed ``count`` samples / tokens (all ranks together): move
+        the samples / tokens clock on. Refused on the steps clock (it counts updates)."""
+        count = v.plain(count)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(
+                f"{self.owner}: the {self.clock} an update consumed must be an int >= 0, "
+                f"got {count!r}"
+            )
+        if self.clock == "steps":
+            raise ValueError(
+                f"{self.owner}: this run counts optimizer updates (its schedules have no "
+                "samples/tokens durations); a count of samples or tokens has no meaning here"
+            )
+        if count:
+            self.clock_value += count
+            self._cache_step = -1
 
     def _new_horizon(self, old: int, new: int, step: int) -> None:
         if new <= step:
@@ -460,6 +507,7 @@ class RunState(Groups, MetricPolicy):
                 join=join,
                 total=total,
                 opt=opt,
+                clock=self.clock,
             )
         return built
 
@@ -511,7 +559,7 @@ class RunState(Groups, MetricPolicy):
         Raises:
             TypeError / ValueError: a bad argument, named with its value (nothing is recorded).
         """
-        request = cooldown_request(f"{self.owner}.cooldown", steps, shape, final)
+        request = cooldown_request(f"{self.owner}.cooldown", steps, shape, final, self.clock)
         if not self.in_progress:
             self._pending.append(request)
             return
@@ -520,13 +568,15 @@ class RunState(Groups, MetricPolicy):
     def _add_cooldown(
         self, request: dict[str, Any], at: int | Mapping[int, int], *, notify: bool = True
     ) -> None:
+        if self.clock != "steps":  # from the samples / tokens consumed so far
+            at = self.clock_value
         ats = {int(k): int(n) for k, n in at.items()} if isinstance(at, Mapping) else {}
         first = min(ats.values()) if ats else int(at)  # type: ignore[arg-type]
         event: dict[str, Any] = {
             "kind": "cooldown",
             "at": first,
             "steps": cooldown_length(
-                self.owner, request["steps"], self.current_total, self.steps_per_epoch
+                self.owner, request["steps"], self.current_total, self.steps_per_epoch, self.clock
             ),
             "shape": request["shape"],
             "final": request["final"],
@@ -578,7 +628,13 @@ class RunState(Groups, MetricPolicy):
         ``adapter`` holds the adapter's own JSON-compatible extras (e.g. per-optimizer counters).
         """
         plateau = self.plateau
+        clock = (
+            {}
+            if self.clock == "steps"
+            else {"clock": {"unit": self.clock, "value": self.clock_value}}
+        )
         return {
+            **clock,
             "format": FORMAT,
             "schedule": spec_config(self._specs.get("lr")),
             "momentum": spec_config(self._specs.get("momentum")),
@@ -637,6 +693,8 @@ class RunState(Groups, MetricPolicy):
             for k, rs in state["groups"].items()
         }
         self._loaded = state
+        clock = state.get("clock")
+        self.clock_value = 0 if clock is None else int(clock["value"])
         return dict(state["adapter"])
 
 

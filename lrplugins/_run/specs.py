@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Union
 
+from .. import _validate as v
 from .._schedules import Schedule, from_config
 
 HYPERPARAMETERS = ("lr", "momentum", "weight_decay")
@@ -99,3 +100,37 @@ def same_spec(
 
 def show(spec: dict[GroupKey, Schedule]) -> str:
     return repr(spec["*"]) if list(spec) == ["*"] else repr(spec)
+
+
+def run_clock(owner: str, specs: Mapping[str, Mapping[GroupKey, Schedule]]) -> str:
+    """The one clock of a run: the clock every schedule it uses (per group, momentum, weight
+    decay) declares; a schedule whose durations fit every clock takes it. A mix is refused."""
+    found: tuple[str, str] | None = None  # (argument, clock)
+    for hyper, spec in specs.items():
+        for key, s in spec.items():
+            clock = s.declared_clock
+            if clock is None:
+                continue
+            label = SPEC_ARGS[hyper] + ("" if key == "*" else f"[{key!r}]")
+            if found is None:
+                found = (label, clock)
+            elif clock != found[1]:
+                raise ValueError(
+                    f"{owner}(): {found[0]} runs on the {found[1]} clock but {label} on the "
+                    f"{clock} clock; every schedule of one run (per group, momentum, weight "
+                    "decay) counts on one clock: write their durations in one unit"
+                )
+    return "steps" if found is None else found[1]
+
+
+def own_total(specs: Mapping[str, Mapping[GroupKey, Schedule]], clock: str) -> int | None:
+    """On the samples / tokens clock, the run's total in that unit: the ``total_steps`` some
+    schedule of the run was given (``"300Btok"``); ``None`` on the steps clock or if none has one."""
+    if clock == "steps":
+        return None
+    for spec in specs.values():
+        for s in spec.values():
+            total = getattr(s, "total_steps", None)
+            if isinstance(total, str) and v.clock_of(total) == clock:
+                return int(v.split_duration(total)[0])
+    return None

@@ -25,16 +25,21 @@ STATE_KEYS = frozenset(
 )
 
 
+OPTIONAL_KEYS = frozenset({"clock"})
+"""Keys only some states have: ``"clock"`` (``{"unit": "samples" | "tokens", "value": n}``, the
+samples / tokens consumed so far) on a samples / tokens run."""
+
+
 def check_state(owner: str, state: Any) -> None:
     """Raise naming what is wrong unless ``state`` is a :data:`FORMAT` state dict."""
     if not isinstance(state, dict):
         raise TypeError(f"{owner}: state must be a dict, got {state!r}")
     keys = set(state)
-    if state.get("format") != FORMAT or keys != STATE_KEYS:
+    if state.get("format") != FORMAT or not STATE_KEYS <= keys <= STATE_KEYS | OPTIONAL_KEYS:
         raise ValueError(
             f"{owner}: not an lrplugins run state (format {FORMAT!r}); got format "
             f"{state.get('format')!r}, missing keys {sorted(STATE_KEYS - keys)}, unknown keys "
-            f"{sorted(keys - STATE_KEYS)}"
+            f"{sorted(keys - STATE_KEYS - OPTIONAL_KEYS)}"
         )
     for name in ("total_steps", "steps_per_epoch"):
         value = state[name]
@@ -58,3 +63,15 @@ def check_state(owner: str, state: Any) -> None:
                 f"{owner}: groups[{k!r}] must be a list of groups with finite base values, got "
                 f"{records!r}"
             )
+    clock = state.get("clock")
+    if clock is not None and not (
+        isinstance(clock, dict)
+        and clock.get("unit") in ("samples", "tokens")
+        and isinstance(clock.get("value"), int)
+        and not isinstance(clock.get("value"), bool)
+        and clock["value"] >= 0
+    ):
+        raise ValueError(
+            f"{owner}: clock must be {{'unit': 'samples' or 'tokens', 'value': an int >= 0}}, "
+            f"got {clock!r}"
+        )

@@ -390,6 +390,17 @@ class Schedule:
 
     # -- binding ------------------------------------------------------------------------------
     @property
+    def declared_clock(self) -> str | None:
+        """The clock this schedule's durations declare, or ``None`` when every one fits every
+        clock (only ``0`` and ``"N%"``): such a schedule takes the clock of the run it is used in.
+
+        >>> import lrplugins as lrp
+        >>> lrp.cosine(warmup_steps="5%").declared_clock, lrp.cosine(total_steps="1Btok").declared_clock
+        (None, 'tokens')
+        """
+        return self._clock
+
+    @property
     def clock(self) -> str:
         """The clock the schedule runs on: ``"steps"``, ``"samples"`` or ``"tokens"``.
 
