@@ -16,6 +16,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CASES = {
     "torch_example.py": ["torch"],
     "cooldown_example.py": ["torch"],
+    "tokens_example.py": ["torch"],
     "lightning_example.py": ["lightning"],
     "keras_example.py": ["keras", "torch"],  # run on the torch backend (the others: test_keras.py)
     "huggingface_example.py": ["transformers", "accelerate"],
