@@ -181,6 +181,95 @@ def test_gradient_accumulation_counts_updates(tmp_path: Path) -> None:
     assert trainer.args.gradient_accumulation_steps == 2 and trainer.args.max_steps == -1
 
 
+class Regression(torch.nn.Module):
+    """A linear regression with dropout on inputs of size 1e3 (so that at a huge loss scale
+    the fp32 gradients overflow and a GradScaler skips updates for real)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(4, 1)
+        self.drop = torch.nn.Dropout(0.1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": torch.nn.functional.mse_loss(self.lin(self.drop(x)), labels)}
+
+
+def regression(tmp_path: Path, **kw: Any) -> tuple[Trainer, Recorder, list[float]]:
+    """A Trainer on :class:`Regression`, with a supplied AdamW whose updates are recorded (the
+    LR of each update the optimizer really made)."""
+    torch.manual_seed(11)
+    g = torch.Generator().manual_seed(1)
+    x = 1e3 * torch.randn(32, 4, generator=g)
+    examples = [{"x": x[i], "labels": x[i].sum(0, keepdim=True)} for i in range(32)]
+    model = Regression()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    updates: list[float] = []
+    opt.register_step_pre_hook(lambda o, a, k: updates.append(o.param_groups[0]["lr"]))
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_train_epochs=2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=3,
+        **kw,
+    )
+    rec = Recorder()
+    trainer = Trainer(
+        model=model, args=args, train_dataset=examples, callbacks=[rec], optimizers=(opt, None)
+    )
+    return trainer, rec, updates
+
+
+def test_bf16_mixed_precision(tmp_path: Path) -> None:
+    """``bf16=True``: the sweep is ``train()`` itself, each forward under the autocast wrapper
+    that ``accelerator.prepare`` puts on the model, and the real run gets that wrapper too
+    (before, the mark ``prepare`` left on the model made the real run's ``prepare`` skip it)."""
+
+    def run_bf16(with_test: bool) -> tuple[Trainer, Recorder, list[float]]:
+        trainer, rec, updates = regression(tmp_path, bf16=True)
+        if with_test:
+            find_lr(trainer, min_lr=1e-4, max_lr=10.0, steps=20)
+            updates.clear()
+        trainer.train()
+        return trainer, rec, updates
+
+    with_test, plain = run_bf16(True), run_bf16(False)
+    assert_same(with_test, plain)
+    assert with_test[2] == plain[2]
+    assert with_test[0].accelerator.mixed_precision == "bf16"
+
+
+def test_fp16_grad_scaler_skips_are_retried_and_its_state_restored(tmp_path: Path) -> None:
+    """``fp16=True`` with a GradScaler. accelerate makes none on CPU, so the test puts a CPU one
+    where accelerate keeps it (``accelerator.scaler``); accelerate's own code then scales,
+    steps and skips through it as on a GPU. An update the scaler skipped made no step: it is
+    not recorded and its LR is tried again; afterwards the scaler is as it was."""
+
+    def scaled(with_test: bool) -> tuple[Trainer, Recorder, list[float]]:
+        trainer, rec, updates = regression(tmp_path, fp16=True)
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0**115, growth_interval=4)
+        trainer.accelerator.scaler = scaler
+        if with_test:
+            finder = find_lr(trainer, min_lr=1e-4, max_lr=10.0, steps=20)
+            # one recorded point per update made, at the finder's LR
+            made = len(finder.lrs) - (finder.stop_reason == "non-finite")
+            assert updates == pytest.approx([finder.lr_at(k) for k in range(made)], rel=1e-12)
+            assert scaler.get_scale() == 2.0**115
+            updates.clear()
+        trainer.train()
+        return trainer, rec, updates
+
+    with_test, plain = scaled(True), scaled(False)
+    assert_same(with_test, plain)
+    assert with_test[2] == plain[2]  # the updates the real run made, at the same LRs
+    assert len(plain[2]) < plain[0].state.global_step  # and the scaler skipped some
+
+
 def test_docstring_example() -> None:
     import doctest
 
@@ -195,4 +284,7 @@ def test_errors(tmp_path: Path) -> None:
         find_lr(trainer, mode="log")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="must be a transformers Trainer"):
         find_lr(object())  # type: ignore[arg-type]
+    trainer.train_dataset = []
+    with pytest.raises(ValueError, match="the trainer's train_dataset is empty"):
+        find_lr(trainer)
     assert math.isfinite(trainer.args.learning_rate)

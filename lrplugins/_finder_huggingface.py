@@ -10,6 +10,8 @@ the sweep and every piece of state the run touched is put back afterwards.
 from __future__ import annotations
 
 import copy
+import math
+from collections.abc import Sized
 from typing import Any, Literal
 
 try:
@@ -24,9 +26,11 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess with
 
 from ._finder import DEFAULT_RULE, LRFinder
 from ._finder_torch import (
+    MAX_SKIPS,
     ModelSnapshot,
     OptimizerSnapshot,
     RNGSnapshot,
+    ScalerSnapshot,
     base_lrs,
     progress_bar,
     set_lrs,
@@ -70,12 +74,17 @@ def find_lr(
     Trainer would log for it, averaged over the DDP ranks, so every rank gets the same record).
     Every parameter group sweeps together, keeping its ratio to the first group's configured LR
     (``learning_rate``, or a supplied optimizer's ``initial_lr``/``lr``); the suggestion is the
-    value for ``args.learning_rate`` (or that first group). During the sweep the trainer's
-    callbacks, the LR scheduler, evaluation and saving are set aside. Afterwards the model's
-    parameters, buffers, gradients and train/eval flags, a supplied optimizer's and scheduler's
-    state, the trainer's own attributes (its state, optimizer and scheduler slots, wrapped
-    model), its callbacks and arguments, the accelerator's bookkeeping, and the random number
-    generators (Python, numpy, torch CPU/CUDA) are restored.
+    value for ``args.learning_rate`` (or that first group). Mixed precision (``bf16``,
+    ``fp16``) is the Trainer's own, as in training; an update that the GradScaler skips (inf or
+    NaN gradients) made no step, so it is not recorded and its LR is tried again (at most 64
+    times in a sweep). During the sweep the trainer's callbacks, the LR scheduler, evaluation
+    and saving are set aside. Afterwards the model's parameters, buffers, gradients and
+    train/eval flags, the attributes ``accelerator.prepare`` sets on the model (its
+    autocast-wrapped ``forward`` and the mark that makes the next ``prepare`` skip it), a
+    supplied optimizer's and scheduler's state, the GradScaler's state, the trainer's own
+    attributes (its state, optimizer and scheduler slots, wrapped model), its callbacks and
+    arguments, the accelerator's bookkeeping, and the random number generators (Python, numpy,
+    torch CPU/CUDA) are restored. An empty ``train_dataset`` is refused.
 
     Args:
         trainer: the Trainer, as it would be passed to ``train()`` (not resuming).
@@ -110,13 +119,20 @@ def find_lr(
         raise TypeError(f"find_lr(): trainer must be a transformers Trainer, got {trainer!r}")
     if trainer.model is None:
         raise ValueError("find_lr(): the trainer has no model")
+    dataset = trainer.train_dataset
+    if isinstance(dataset, Sized) and len(dataset) == 0:
+        raise ValueError(
+            "find_lr(): the trainer's train_dataset is empty (0 examples); the range test "
+            "trains on it: give the Trainer a train_dataset with examples"
+        )
     args = trainer.args
     show = (not args.disable_tqdm) if progress is None else bool(progress)
     show = show and trainer.is_world_process_zero()
     sweep = _Sweep(trainer, finder)
     saved = _TrainerSnapshot(trainer)
     try:
-        args.max_steps = steps
+        args.max_steps = steps + MAX_SKIPS  # the sweep stops itself; updates skipped by a
+        # GradScaler are not recorded, and at most MAX_SKIPS of them are made up for
         for name, value in _ARG_OVERRIDES.items():
             if hasattr(args, name):
                 setattr(args, name, value)
@@ -167,6 +183,8 @@ class _Sweep(TrainerCallback):
         if total is None:
             return
         loss = float(self.trainer.accelerator.reduce(total.reshape(1), reduction="mean").item())
+        if self.trainer.accelerator.optimizer_step_was_skipped and math.isfinite(loss):
+            return  # the GradScaler skipped the update (inf gradients): the same LR again
         go_on = self.finder.record(loss)
         if self.bar is not None:
             self.bar.update()
@@ -192,13 +210,14 @@ class _TrainerSnapshot:
         self.callbacks = list(handler.callbacks)
         model: Any = trainer.model
         self.model = ModelSnapshot(model)
-        self.model_dict = {
-            k: vars(trainer.model)[k]
-            for k in ("forward", "_original_forward")
-            if k in vars(trainer.model)
-        }
+        # what accelerate's prepare sets on the model itself: the autocast-wrapped forward, the
+        # original one, and the mark that makes a later prepare return the model untouched
+        # (no autocast wrapper, no DDP wrapper for the real run)
+        self.model_dict = dict(vars(model))
         raw = getattr(trainer.optimizer, "optimizer", trainer.optimizer)
         self.optimizer = OptimizerSnapshot(raw) if raw is not None else None
+        scaler = getattr(trainer.accelerator, "scaler", None)
+        self.scaler = ScalerSnapshot(scaler) if isinstance(scaler, torch.amp.GradScaler) else None
         sched = trainer.lr_scheduler
         self.scheduler = (
             (sched, copy.deepcopy(sched.state_dict()))
@@ -220,15 +239,13 @@ class _TrainerSnapshot:
     def restore(self) -> None:
         t = self.trainer
         self.model.restore()
-        for k in ("forward", "_original_forward"):
-            if k in self.model_dict:
-                vars(t.model)[k] = self.model_dict[k]
-            else:
-                vars(t.model).pop(k, None)
+        _restore_dict(self.model.model, self.model_dict)
         if self.optimizer is not None:
             self.optimizer.restore()
         if self.scheduler is not None:
             self.scheduler[0].load_state_dict(self.scheduler[1])
+        if self.scaler is not None:
+            self.scaler.restore()
         vars(t).clear()
         vars(t).update(self.attrs)
         for name, value in self.arg_values.items():

@@ -28,7 +28,7 @@ from ._finder import DEFAULT_RULE, LRFinder
 __all__ = ["find_lr"]
 
 # Updates a GradScaler may skip in a row (each halves its scale) before the sweep gives up.
-_MAX_SKIPS = 64
+MAX_SKIPS = 64
 
 
 # ----------------------------------------------------------------------------------------------
@@ -422,7 +422,7 @@ def find_lr(
                     torch.clear_autocast_cache()
                 if scaler is not None and not took and math.isfinite(mean):
                     skipped += 1
-                    if skipped == _MAX_SKIPS:
+                    if skipped == MAX_SKIPS:
                         raise RuntimeError(
                             f"find_lr(): the GradScaler skipped {skipped} updates in a row (inf "
                             f"or NaN gradients; its scale is now {scaler.get_scale():g}) at LR "
