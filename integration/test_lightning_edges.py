@@ -419,3 +419,21 @@ def test_a_cooldown_after_a_fit_ended_applies_at_the_next_fit(tmp_path: Path) ->
     model = Tiny(lr=0.2)
     trainer(tmp_path, [cb], max_epochs=2).fit(model, **loaders())
     assert_close(trace_of(model), [0.2 * cooled(p) for p in range(16)])
+
+
+def test_a_foreign_resume_of_several_manual_optimizers_is_refused(tmp_path: Path) -> None:
+    """Without this callback's state, how many of the global steps each optimizer took is not
+    known: the resume is refused (before, it started fresh from the restored, already scheduled
+    LRs, scheduling them twice)."""
+    ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    first = LRSchedulerCallback(lrp.linear(), name="a")
+    trainer(tmp_path, [first, ckpt], enable_checkpointing=True, max_epochs=1).fit(
+        Tiny(lr=0.1, lr2=0.02, manual=True), **loaders()
+    )
+    renamed = LRSchedulerCallback(lrp.linear(), name="b")
+    with pytest.raises(Exception, match=r"update 16 .*manual optimization.*each optimizer took"):
+        trainer(tmp_path, [renamed], max_epochs=2).fit(
+            Tiny(lr=0.1, lr2=0.02, manual=True),
+            **loaders(),
+            ckpt_path=str(tmp_path / "last.ckpt"),
+        )

@@ -425,13 +425,23 @@ class LRSchedulerCallback(RunViews, _Callback):
     ) -> dict[int, int] | None:
         """Each optimizer's own update count, in manual optimization with several optimizers
         (``trainer.global_step`` counts all their updates): the checkpoint's on resume, this
-        callback's own when the same Trainer trains more, else 0."""
+        callback's own when the same Trainer trains more, 0 for a new run; unknown (refused) on
+        a resume from a checkpoint without this callback's state."""
         if pl_module.automatic_optimization or len(trainer.optimizers) <= 1:
             return None
+        step = trainer.global_step
         if loaded is not None:
             saved = loaded.get("counters") or {}
-        elif trainer.global_step > 0 and self._counters is not None:
+        elif step > 0 and self._counters is not None:
             saved = {str(i): n for i, n in self._counters.items()}
+        elif step > 0:
+            raise MisconfigurationException(
+                f"{type(self).__name__}: resuming at update {step} (Lightning's global step, "
+                f"in manual optimization with {len(trainer.optimizers)} optimizers) from a "
+                f"checkpoint that holds no state of this callback (key {self.state_key!r}): how "
+                "many of those updates each optimizer took is not known, so neither is where "
+                "its schedule stands. Resume with the callback that wrote the checkpoint."
+            )
         else:
             saved = {}
         return {i: int(saved.get(str(i), 0)) for i in driven}
