@@ -236,3 +236,135 @@ def test_the_optimizer_trains_each_group_at_base_times_scale_times_the_schedule(
         sched.step()
     bound = s.bind(total_steps=6)
     assert seen == [[1e-3 * g["layer_scale"] * bound(u) for g in groups] for u in range(6)]
+
+
+# ------------------------------------------------------------------------------------------------
+# timm's CosineLRScheduler on timm's own groups (lr_scale): the LR of every group at every update
+# ------------------------------------------------------------------------------------------------
+
+# warmup 3 updates from warmup_lr_init, then a cosine over t_initial = 7 updates to lr_min (timm's
+# warmup_prefix=True: the cosine starts after the warmup), 3 updates past the end on the floor
+COS_LR, WARMUP_T, T_INITIAL, WARMUP_LR_INIT, LR_MIN, UPDATES = 1e-3, 3, 7, 1e-4, 2e-5, 13
+
+
+def timm_groups(model):
+    """timm.optim.param_groups_layer_decay's groups for this model, from its definition (the table
+    above): every group at the optimizer's lr, the layer's factor in ``lr_scale``."""
+    groups = {}
+    for name, p in model.named_parameters():
+        scale, wd = timm_definition(model)[name]
+        groups.setdefault((scale, wd), {"lr_scale": scale, "weight_decay": wd, "params": []})
+        groups[(scale, wd)]["params"].append(p)
+    return list(groups.values())
+
+
+def timm_cosine_lrs(lr_scales, t):
+    """timm's CosineLRScheduler(t_initial, lr_min, warmup_t, warmup_lr_init, warmup_prefix=True,
+    t_in_epochs=False) at update ``t``, written out from timm/scheduler/cosine_lr.py ``_get_lr``
+    (timm 1.0) and scheduler.py ``update_groups``:
+
+        t < warmup_t:  v = warmup_lr_init + t * (base - warmup_lr_init) / warmup_t
+        else:          t -= warmup_t;  i = t // t_initial;  t_curr = t - t_initial * i
+                       v = lr_min + 0.5 * (base - lr_min) * (1 + cos(pi * t_curr / t_initial))
+                           if i < cycle_limit (1) else lr_min
+        group["lr"] = v * group["lr_scale"]
+
+    with ``base`` the group's initial lr (every group's is the optimizer's lr in timm's groups), so
+    the warmup start and the floor are scaled by the group too."""
+    import math
+
+    if t < WARMUP_T:
+        v = WARMUP_LR_INIT + t * (COS_LR - WARMUP_LR_INIT) / WARMUP_T
+    else:
+        t -= WARMUP_T
+        i = t // T_INITIAL
+        t_curr = t - T_INITIAL * i
+        cos = 1 + math.cos(math.pi * t_curr / T_INITIAL)
+        v = LR_MIN + 0.5 * (COS_LR - LR_MIN) * cos if i < 1 else LR_MIN
+    return [v * f for f in lr_scales]
+
+
+def our_cosine():
+    """The same schedule in lrplugins: multipliers of each group's base lr * lr_scale."""
+    return lrp.cosine(
+        total_steps=WARMUP_T + T_INITIAL,
+        warmup_steps=WARMUP_T,
+        warmup_start=WARMUP_LR_INIT / COS_LR,
+        final=LR_MIN / COS_LR,
+    )
+
+
+def train_vit(model, opt, after_update):
+    """UPDATES AdamW updates of a tiny ViT-like forward; each group's lr read at every step()."""
+    seen = []
+    opt.register_step_pre_hook(lambda o, a, k: seen.append([g["lr"] for g in o.param_groups]))
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 8, 8)
+    for u in range(UPDATES):
+        opt.zero_grad()
+        model(x).float().pow(2).mean().backward()
+        opt.step()
+        after_update(u)
+    return seen
+
+
+def test_lr_scale_groups_follow_timms_cosine_scheduler_as_timm_defines_it():
+    class Vit(TinyViT):
+        def forward(self, x):
+            feats = self.patch_embed.proj(x[:, :, :2, :2]).flatten(1)
+            for block in self.blocks:
+                feats = block["mlp"](block["attn"](block["norm1"](feats)))
+            return self.head(self.norm(feats) + self.cls_token[0, 0] + self.pos_embed[0, 0])
+
+    model = Vit()
+    groups = timm_groups(model)
+    scales = [g["lr_scale"] for g in groups]
+    assert sorted(set(scales)) == [0.125, 0.25, 0.5, 1.0]
+    opt = torch.optim.AdamW(groups, lr=COS_LR)
+    sched = LRScheduler(opt, our_cosine())
+    seen = train_vit(model, opt, lambda u: sched.step())
+    for t, lrs in enumerate(seen):
+        assert lrs == pytest.approx(timm_cosine_lrs(scales, t), rel=1e-12), f"update {t}"
+    assert seen[0][0] == pytest.approx(WARMUP_LR_INIT * 0.125, rel=1e-12)  # warmup start scaled
+    assert seen[-1][0] == pytest.approx(LR_MIN * 0.125, rel=1e-12)  # and the floor
+
+
+def test_equal_to_timms_cosine_scheduler_where_timm_imports():
+    try:
+        from timm.models import VisionTransformer
+        from timm.optim import param_groups_layer_decay
+        from timm.scheduler import CosineLRScheduler
+    except Exception as exc:  # noqa: BLE001 - timm needs a torchvision that matches torch
+        pytest.skip(
+            f"timm does not import here ({type(exc).__name__}: {exc}); the same sequence from "
+            "timm's definition is tested above"
+        )
+
+    def run(ours):
+        torch.manual_seed(0)
+        model = VisionTransformer(
+            img_size=8, patch_size=4, embed_dim=8, depth=2, num_heads=2, num_classes=3
+        )
+        groups = param_groups_layer_decay(
+            model, weight_decay=0.05, no_weight_decay_list=model.no_weight_decay(), layer_decay=0.5
+        )
+        opt = torch.optim.AdamW(groups, lr=COS_LR)
+        if ours:
+            sched = LRScheduler(opt, our_cosine())
+            return train_vit(model, opt, lambda u: sched.step())
+        timm_sched = CosineLRScheduler(
+            opt,
+            t_initial=T_INITIAL,
+            lr_min=LR_MIN,
+            warmup_t=WARMUP_T,
+            warmup_lr_init=WARMUP_LR_INIT,
+            warmup_prefix=True,
+            t_in_epochs=False,
+        )
+        return train_vit(model, opt, lambda u: timm_sched.step_update(num_updates=u + 1))
+
+    theirs, ours = run(False), run(True)
+    assert len(theirs) == len(ours) == UPDATES
+    assert len({round(lr, 12) for lr in theirs[1]}) == 4  # four layer scales
+    for t, (a, b) in enumerate(zip(ours, theirs)):
+        assert a == pytest.approx(b, rel=1e-12), f"update {t}"
