@@ -311,6 +311,47 @@ def scenario_tf_data_identical() -> str:
     return "; ".join(out)
 
 
+def scenario_tf_data_order() -> str:
+    """Pipelines whose randomness is drawn when iterated (a ``shuffle`` over a Python generator,
+    a ``shuffle`` after a ``py_function`` map, ``Dataset.random`` rerandomizing each epoch): the
+    next two epochs after ``find_lr`` are the epochs the pipeline gives without it."""
+    import tensorflow as tf
+
+    def from_generator() -> Any:
+        def gen() -> Any:
+            yield from zip(X, Y)
+
+        spec = (tf.TensorSpec((4,), tf.float32), tf.TensorSpec((1,), tf.float32))
+        return tf.data.Dataset.from_generator(gen, output_signature=spec).shuffle(64)
+
+    def py_function() -> Any:
+        def double(x: Any, y: Any) -> Any:
+            return tf.py_function(lambda a: 2 * a, [x], tf.float32), y
+
+        return tf.data.Dataset.from_tensor_slices((X, Y)).map(double).shuffle(64)
+
+    def random() -> Any:
+        ds = tf.data.Dataset.random(seed=3, rerandomize_each_iteration=True).take(64)
+        return ds.map(lambda r: (tf.gather(X, r % 64), tf.gather(Y, r % 64)))
+
+    def epochs(ds: Any) -> list[np.ndarray]:
+        return [np.concatenate([np.asarray(xb) for xb, _ in ds]) for _ in range(2)]
+
+    out, moved = [], []
+    for make in (from_generator, py_function, random):
+        keras.utils.set_random_seed(5)
+        want = epochs(make().batch(8))
+        keras.utils.set_random_seed(5)
+        ds = make().batch(8)
+        finder = find_lr(linear("sgd"), ds, steps=12, diverge=None, verbose=0)
+        got = epochs(ds)
+        if not all(np.array_equal(a, b) for a, b in zip(got, want)):
+            moved.append(make.__name__)
+        out.append(f"{make.__name__}: {len(finder.lrs)} updates")
+    assert not moved, f"find_lr moved the randomness of {moved}"
+    return ", ".join(out)
+
+
 def scenario_adam_schedule() -> str:
     """An lrplugins LearningRateSchedule is swapped out for the sweep and back in."""
 

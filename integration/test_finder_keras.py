@@ -39,6 +39,7 @@ SCENARIOS = [
     "sample_weight",
     "sample_weight_identical",
     "tf_data_identical",
+    "tf_data_order",
     "applied_lr",
     "batches",
     "progress",
@@ -47,7 +48,7 @@ SCENARIOS = [
 ]
 
 # scenarios that build a tf.data pipeline, on every backend
-NEEDS_TENSORFLOW = {"sample_weight", "tf_data_identical"}
+NEEDS_TENSORFLOW = {"sample_weight", "tf_data_identical", "tf_data_order"}
 
 pytestmark = pytest.mark.slow
 

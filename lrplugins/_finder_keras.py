@@ -9,6 +9,7 @@ included; the optimizer's variables; the metrics; the random number generators) 
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import sys
@@ -84,8 +85,10 @@ def find_lr(
     from a private generator (``shuffle=True``) that leaves the global random state alone; or,
     with ``y=None`` and ``x`` not an array, a re-iterable of ``(x, y)`` or
     ``(x, y, sample_weight)`` batches (a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, a
-    list). A ``tf.data`` pipeline's batches become numpy arrays on the jax and torch backends.
-    The data restart when they run out. Each of up to
+    list). A ``tf.data`` pipeline that draws seeds when iterated (a ``shuffle`` that reshuffles
+    each epoch) is swept through a copy with generators of its own, so the original's next epoch
+    is still the one ``fit`` would have seen; its batches become numpy arrays on the jax and torch
+    backends. The data restart when they run out. Each of up to
     ``steps`` updates is the model's compiled train step (its loss, regularization losses
     included); with ``gradient_accumulation_steps=k`` on the optimizer an update takes ``k``
     batches and records their mean loss, and the sweep starts on a fresh accumulation window
@@ -302,7 +305,7 @@ def _batches(
                 "find_lr(): sample_weight is for array inputs; batches of "
                 f"{type(x).__name__} carry their weights as (x, y, sample_weight)"
             )
-        return _cycle(x)
+        return _cycle(_tf_data_copy(x))
     leaves = keras.tree.flatten(x)
     if not leaves:
         raise ValueError("find_lr(): x holds no array")
@@ -356,3 +359,41 @@ def _tensorflow(data: Any) -> Any:
     if tf is not None and isinstance(data, tf.data.Dataset):
         return tf
     return None
+
+
+_copies = itertools.count()
+
+
+def _tf_data_copy(data: Any) -> Any:
+    """``data`` itself, or, for a ``tf.data.Dataset`` whose pipeline draws random seeds when it
+    is iterated (a ``shuffle`` that reshuffles each epoch, ``Dataset.random``), a copy of it with
+    seed generators of its own: iterating the original would move its generators on, and the
+    ``fit`` after the test would see other epochs than the ``fit`` without it. The copy's
+    generators start from the pipeline's seeds, as a pipeline never iterated does."""
+    tf = _tensorflow(data)
+    if tf is None:
+        return data
+    try:
+        graph = tf.raw_ops.DatasetToGraphV2(
+            input_dataset=data._variant_tensor,
+            external_state_policy=1,  # IGNORE: Python generators stay in-process, as here
+        )
+    except Exception as exc:
+        raise ValueError(
+            "find_lr(): cannot copy the tf.data pipeline to sweep it without moving its "
+            f"shuffle on ({type(exc).__name__}: {exc}); pass arrays or a list of batches"
+        ) from exc
+    graph_def = tf.compat.v1.GraphDef.FromString(graph.numpy())
+    own = f"/lrplugins.find_lr.{next(_copies)}"
+    generators = 0
+    for node in graph_def.node:
+        if node.op != "Const" or node.attr["dtype"].type != tf.resource.as_datatype_enum:
+            continue
+        for handle in node.attr["value"].tensor.resource_handle_val:
+            if "SeedGenerator" in handle.maybe_type_name:
+                handle.name += own  # not found: the copy makes a generator of its own
+                generators += 1
+    if not generators:
+        return data  # nothing in it moves when iterated
+    variant = tf.raw_ops.DatasetFromGraph(graph_def=graph_def.SerializeToString())
+    return tf.data.experimental.from_variant(variant, data.element_spec)
