@@ -343,6 +343,22 @@ def test_a_cooldown_starts_at_each_optimizers_own_next_update(tmp_path: Path) ->
     assert_close([x[0] for x in opt0.trace], want(0.1, 24, 10), "optimizer 0")  # 10 updates done
     assert_close([x[0] for x in opt1.trace], want(0.02, 12, 5), "optimizer 1")  # 5 updates done
 
+    # the same cooldown asked for before resuming from a checkpoint written after batch 10
+    every = ModelCheckpoint(
+        dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
+    trainer(tmp_path, [LRSchedulerCallback(schedule), every], enable_checkpointing=True).fit(
+        SlowSecond(lr=0.1, lr2=0.02, manual=True), **loaders()
+    )
+    cb = LRSchedulerCallback(schedule)
+    cb.cooldown(steps=4, shape="linear")
+    model = SlowSecond(lr=0.1, lr2=0.02, manual=True)
+    after_10 = str(tmp_path / "ckpt/step=15.ckpt")  # global_step: 10 + 5 updates
+    trainer(tmp_path, [cb]).fit(model, **loaders(), ckpt_path=after_10)
+    opt0, opt1 = model.trainer.optimizers
+    assert_close([x[0] for x in opt0.trace], want(0.1, 24, 10)[10:], "optimizer 0, resumed")
+    assert_close([x[0] for x in opt1.trace], want(0.02, 12, 5)[5:], "optimizer 1, resumed")
+
 
 # ------------------------------------------------------------------------------------------------
 # 9. A cooldown asked for while no run is in progress waits for the next one
