@@ -33,26 +33,20 @@ pytestmark = pytest.mark.slow
 
 # A case that fails only because an issue-21 behaviour is not fixed yet: strict, so the marker
 # must go once it is fixed. Keys: (runtime or family, scenario).
-_PENDING = "issue 21: a cooldown requested while no run is in progress is pending"
 _AFTER_END = "issue 21: a cooldown requested after the run ended is kept for the resumed run"
 _HF_GROUP = "issue 21: a parameter group added during train() (Hugging Face)"
 XFAIL: dict[tuple[str, str], str] = {
-    ("torch", "resume_added_momentum_wd"): "issue 21: momentum=/weight_decay= added on a resume",
-    ("torch", "cooldown_after_end"): _AFTER_END,
-    ("lightning", "cooldown_after_end"): _AFTER_END,
-    ("huggingface", "cooldown_before_start"): _PENDING,
-    ("huggingface", "cooldown_before_resume"): _PENDING,
-    ("huggingface", "cooldown_after_end"): _AFTER_END,
+    ("torch", "resume_added_momentum_wd"): (
+        "issue 21: momentum=/weight_decay= added on a resume (torch: the checkpoint's group records "
+        "have no base momentum, KeyError 'momentum' at the first update)"
+    ),
+    ("torch", "cooldown_after_end"): (
+        f"{_AFTER_END} (torch: the scheduler cannot tell that its loop ended, records the cooldown "
+        "at update 12 with a warning, and load_state_dict() replaces it)"
+    ),
     ("huggingface", "group_joins"): _HF_GROUP,
     ("huggingface", "group_joins_rebind"): _HF_GROUP,
     ("huggingface", "group_joins_cooldown"): _HF_GROUP,
-    ("keras", "resume_dropped_momentum_wd"): (
-        "issue 21: momentum=/weight_decay= dropped on a resume (Keras stops scheduling them)"
-    ),
-    ("keras", "resume_dropped_plateau"): (
-        "issue 21 (a plateau dropped on a resume): Keras adds a second warning, 'restore the "
-        "callback ... to continue its plateau', which does not apply"
-    ),
 }
 
 
