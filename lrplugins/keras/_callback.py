@@ -189,6 +189,15 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
 
     def _install(self, opt: Any) -> LearningRateSchedule:
         opt = _inner(opt)
+        multi = getattr(keras.optimizers, "MultiOptimizer", None)  # Keras 3.15+
+        if multi is not None and isinstance(opt, multi):
+            raise TypeError(
+                "LRSchedulerCallback: keras.optimizers.MultiOptimizer is not supported: each of "
+                "its sub-optimizers has its own learning rate and update counter. Give each "
+                "sub-optimizer its own lrplugins.keras.LearningRateSchedule(schedule, base_lr=...) "
+                "as learning_rate (no plateau or runtime cooldown then), or compile the model with "
+                "one optimizer."
+            )
         current = opt._learning_rate
         if isinstance(current, keras.Variable) and self._given is not None:
             # float32: the shortest decimal that round-trips (0.05, not 0.0500000007)
