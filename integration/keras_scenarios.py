@@ -394,9 +394,10 @@ def saved_config() -> str:
     return "ok"
 
 
-@scenario
-def backup_restore() -> str:
-    """A crash after epoch 3, rerun with BackupAndRestore + backup_dir == uninterrupted run."""
+def _crash_and_restore(cooldown_at: int | None = None) -> tuple[Any, Any, Any, Any]:
+    """5 epochs of SGD with momentum, a plateau and BackupAndRestore + backup_dir, uninterrupted
+    and crashed after epoch 3 then rerun (with ``cb.cooldown(12)`` at update ``cooldown_at``):
+    (weights, History learning_rate) of the uninterrupted run, then of the rerun."""
     d = data(24)
     sched, plateau_cfg = _resume_spec()
 
@@ -404,9 +405,11 @@ def backup_restore() -> str:
         cb = LRSchedulerCallback(sched, plateau=lrp.Plateau.from_config(plateau_cfg),
                                  monitor="val_loss", backup_dir=folder)
         model = linear_model(keras.optimizers.SGD(0.05, momentum=0.9))
-        cbs: list[Any] = [cb] + ([keras.callbacks.BackupAndRestore(folder)] if folder else []) + extra
-        hist = fit(model, d, 5, cbs)
-        return ops.convert_to_numpy(model.trainable_weights[0]), hist.history["learning_rate"]
+        cbs: list[Any] = [cb] + ([keras.callbacks.BackupAndRestore(folder)] if folder else [])
+        if cooldown_at is not None:
+            cbs.append(CallAt(cooldown_at, lambda: cb.cooldown(12)))
+        hist = fit(model, d, 5, cbs + extra)
+        return kernel(model), hist.history["learning_rate"]
 
     w_full, lr_full = run(None, [])
     with tempfile.TemporaryDirectory() as folder:
@@ -419,6 +422,13 @@ def backup_restore() -> str:
         w, lr = run(folder, [])
         if os.path.exists(os.path.join(folder, "lrplugins_lr_state.json")):
             raise AssertionError("state file left behind after a finished fit")
+    return w_full, lr_full, w, lr
+
+
+@scenario
+def backup_restore() -> str:
+    """A crash after epoch 3, rerun with BackupAndRestore + backup_dir == uninterrupted run."""
+    w_full, lr_full, w, lr = _crash_and_restore()
     close(w, w_full, "weights after restore", rtol=1e-6, atol=1e-7)
     close(lr, lr_full[3:], "History learning_rate after restore")
     return "ok"
@@ -603,24 +613,7 @@ def cooldown() -> str:
 def cooldown_resume() -> str:
     """A crash after a mid-epoch cooldown, rerun with BackupAndRestore + backup_dir: the same
     weights and History as the uninterrupted run."""
-    d = data(24)
-    sched, plateau_cfg = _resume_spec()
-
-    def run(folder: str | None, extra: list[Any]) -> Any:
-        cb = LRSchedulerCallback(sched, plateau=lrp.Plateau.from_config(plateau_cfg),
-                                 monitor="val_loss", backup_dir=folder)
-        model = linear_model(keras.optimizers.SGD(0.05, momentum=0.9))
-        cbs: list[Any] = [cb] + ([keras.callbacks.BackupAndRestore(folder)] if folder else [])
-        hist = fit(model, d, 5, cbs + [CallAt(9, lambda: cb.cooldown(12)), *extra])
-        return kernel(model), hist.history["learning_rate"]
-
-    w_full, lr_full = run(None, [])
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            run(folder, [StopAfter(3, error=True)])
-        except KeyboardInterrupt:
-            pass
-        w, lr = run(folder, [])
+    w_full, lr_full, w, lr = _crash_and_restore(cooldown_at=9)
     close(w, w_full, "weights after restore", rtol=1e-6, atol=1e-7)
     close(lr, lr_full[3:], "History learning_rate after restore")
     if not lr_full[4] < lr_full[1] * 0.5:
