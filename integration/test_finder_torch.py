@@ -129,6 +129,32 @@ def test_tensor_hyperparameters_are_restored_by_value() -> None:
     assert with_test[2].stop_reason == "diverged"
 
 
+def test_batchnorm_running_statistics_are_restored() -> None:
+    """BatchNorm's running mean, variance and batch counter (with ``momentum=None`` the counter
+    sets the averaging weight) are buffers the sweep moves: training afterwards must see the
+    ones it would have had."""
+
+    def bn_run(with_test: bool) -> tuple[nn.Module, list, Any]:
+        torch.manual_seed(5)
+        np.random.seed(5)
+        random.seed(5)
+        model = nn.Sequential(
+            nn.Linear(4, 16), nn.BatchNorm1d(16, momentum=None), nn.ReLU(), nn.Linear(16, 1)
+        )
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        sched = LRScheduler(opt, lrp.cosine(total_steps=24, warmup_steps=4))
+        loader = DataLoader(dataset(), batch_size=8, shuffle=True)
+        finder = None
+        if with_test:
+            finder = find_lr(model, opt, loader, loss_fn, min_lr=1e-5, max_lr=10.0, steps=40)
+        return model, train(model, opt, sched, loader), finder
+
+    with_test = bn_run(True)
+    plain = bn_run(False)
+    assert_same(with_test, plain)
+    assert int(plain[0][1].num_batches_tracked) == len(plain[1])
+
+
 def test_groups_keep_their_ratio_during_the_sweep() -> None:
     model, opt, _ = make()
     seen: list[list[float]] = []
