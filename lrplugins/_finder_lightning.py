@@ -171,6 +171,7 @@ class _Sweep(Callback):
         self._micro: list[float] = []
         self._stepped = False
         self._updates: list[None] = []  # one per update the optimizers really made
+        self._counted = False  # whether every optimizer reports its updates (a torch Optimizer)
         self._loaders: RNGSnapshot | None = None
         self._bar: Any = None
 
@@ -214,7 +215,7 @@ class _Sweep(Callback):
         self._micro = []
         t = torch.tensor([mean], dtype=torch.float64, device=pl_module.device)
         mean = float(trainer.strategy.reduce(t, reduce_op="mean").item())
-        took = bool(self._updates)
+        took = bool(self._updates) or not self._counted
         self._updates = []
         if not took and math.isfinite(mean):
             return  # the precision plugin's GradScaler skipped it: the same LR again
@@ -254,7 +255,9 @@ class _Sweep(Callback):
         hooks = [
             opt.register_step_post_hook(lambda *_: self._updates.append(None))
             for opt in trainer.optimizers
+            if isinstance(opt, torch.optim.Optimizer)
         ]
+        self._counted = len(hooks) == len(trainer.optimizers)
         self.finder.begin(base_lrs(trainer.optimizers))
         self.ran = True
         trainer.strategy.lr_scheduler_configs = []
