@@ -56,13 +56,15 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
     Momentum and weight decay: ``momentum=`` / ``weight_decay=`` multiply the value configured on
     the optimizer (``beta_1`` of Adam, AdamW, Adamax, Nadam, Lion, Lamb; ``momentum`` of SGD and
     RMSprop; ``weight_decay``) at the same update index as the LR; the plateau scales the LR only.
-    The optimizer gets a subclass of its own class whose attribute is ``base * schedule(u)`` from
-    its update counter, read when the train step is traced (no retrace per step; a float per
-    update on torch, whose train step runs eagerly); its ``get_config()`` reports the configured
-    value, so ``model.save`` stores a plain optimizer: the schedules are restored through
-    :meth:`state_dict` / ``backup_dir``, not ``load_model``. An optimizer without the attribute,
-    or with it at 0 or ``None``, is refused. ``logs["momentum"]`` and ``logs["weight_decay"]``
-    are the values of the epoch's last update.
+    The optimizer the callback drives gets a subclass of its own class (same name and module; its
+    ``learning_rate`` settable as above) whose attribute is ``base * schedule(u)`` from its update
+    counter, read when the train step is traced (no retrace per step; a float per update on
+    torch, whose train step runs eagerly); its ``get_config()`` reports the configured value, so
+    ``model.save`` stores a plain optimizer: the schedules are restored through
+    :meth:`state_dict` / ``backup_dir``, not ``load_model`` (a restored state's schedules go on,
+    with a warning, when this callback was given none). An optimizer without the attribute, or
+    with it at 0 or ``None``, is refused. ``logs["momentum"]`` and ``logs["weight_decay"]`` are
+    the values of the epoch's last update.
 
     Views (``schedule``, ``bound_schedule``, ``plateau``, ``monitor``, ``run_state``) are
     :class:`lrplugins.RunState`'s, as in the other callbacks; ``lr_schedule`` is the optimizer's.
