@@ -156,10 +156,10 @@ def run_torch(sc: Scenario, tmp: Path) -> list[Trace]:
                 model(batch)["loss"].backward()
                 opt.step()
                 sched.step()
+                if sc.evaluates_after(u + 1) and leg.args.get("plateau") is not None:
+                    sched.observe(sc.metric_at(u + 1))
                 if (u + 1) % PE == 0:
                     epoch = (u + 1) // PE - 1
-                    if sc.evaluates(epoch) and leg.args.get("plateau") is not None:
-                        sched.observe(sc.metric[epoch])
                     if i == 0 and sc.needs_checkpoints():
                         buf = io.BytesIO()
                         torch.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
@@ -191,12 +191,12 @@ def run_lightning(sc: Scenario, tmp: Path) -> list[Trace]:
             return (self.body(batch[0]) + self.head(batch[0])).pow(2).mean()
 
         def validation_step(self, batch: Any, batch_idx: int) -> None:
-            value = sc.metric[self.current_epoch]
+            value = sc.metric_at(self.trainer.global_step)
             if not isinstance(value, list):
                 self.log("val_score", float(value))
 
         def on_validation_epoch_end(self) -> None:
-            value = sc.metric[self.current_epoch]
+            value = sc.metric_at(self.trainer.global_step)
             if isinstance(value, list):  # self.log refuses it; a callback_metrics entry does not
                 self.trainer.callback_metrics["val_score"] = torch.tensor(value)
 
@@ -255,6 +255,7 @@ def run_lightning(sc: Scenario, tmp: Path) -> list[Trace]:
                 enable_model_summary=False,
                 num_sanity_val_steps=0,
                 check_val_every_n_epoch=sc.eval_every or 1,
+                val_check_interval=sc.eval_steps,
                 default_root_dir=tmp,
             )
             ckpt = None if leg.resume_at is None else tmp / f"e{leg.resume_at}.ckpt"
@@ -291,7 +292,7 @@ def run_huggingface(sc: Scenario, tmp: Path) -> list[Trace]:
         def on_evaluate(
             self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any
         ) -> None:
-            metrics["eval_score"] = sc.metric[round(state.epoch) - 1]
+            metrics["eval_score"] = sc.metric_at(state.global_step)
 
     x = data()
     rows = [{"x": row, "labels": torch.zeros(1)} for row in x]
@@ -327,7 +328,7 @@ def run_huggingface(sc: Scenario, tmp: Path) -> list[Trace]:
                 seed=0,
                 save_strategy="epoch" if i == 0 and sc.needs_checkpoints() else "no",
                 eval_strategy="steps" if evaluates else "no",
-                eval_steps=(sc.eval_every or 1) * PE,
+                eval_steps=sc.eval_steps or (sc.eval_every or 1) * PE,
             )
             trainer = Trainer(
                 model=model,

@@ -72,7 +72,7 @@ class Metric(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if logs is not None and "val_loss" in logs:
-            logs["val_score"] = self.sc.metric[epoch]
+            logs["val_score"] = self.sc.metric_at((epoch + 1) * cs.PE)
 
 
 class Recorder(keras.callbacks.Callback):

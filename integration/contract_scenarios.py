@@ -39,7 +39,7 @@ the README table, which :func:`readme_table` generates and ``test_readme_table``
 The scenario table
 ------------------
 :data:`SCENARIOS`, one :class:`Scenario` per row: a fresh run; a schedule per parameter group;
-momentum and weight decay schedules; a plateau, fed every epoch, every 2 epochs, never; a missing
+momentum and weight decay schedules; a plateau, fed every epoch, every 2 epochs, mid-epoch, never; a missing
 and a non-scalar metric; a mid-run resume (equal to the uninterrupted run) and resumes with a
 changed, added or dropped schedule, plateau, momentum and weight decay; resumes with more or
 fewer updates (stretch, squeeze, ``horizon="rebind"``, an ended schedule that holds its final
@@ -161,6 +161,7 @@ class Scenario:
     groups: tuple[str, ...] = ("body",)  # named param groups at the start ("head" may join)
     metric: tuple[Any, ...] = ()  # the monitored metric logged at each epoch's evaluation
     eval_every: int | None = 1  # evaluate every n epochs; None: never
+    eval_steps: int | None = None  # evaluate every n updates instead (mid-epoch)
     support: Mapping[str, str] = field(
         default_factory=dict
     )  # family -> "refused: ..." / "n/a: ..."
@@ -169,6 +170,16 @@ class Scenario:
     def evaluates(self, epoch: int) -> bool:
         """Whether the 0-based ``epoch`` ends with an evaluation."""
         return self.eval_every is not None and (epoch + 1) % self.eval_every == 0
+
+    def evaluates_after(self, done: int) -> bool:
+        """Whether an evaluation follows the update that makes ``done`` updates."""
+        if self.eval_steps is not None:
+            return done % self.eval_steps == 0
+        return done % PE == 0 and self.evaluates(done // PE - 1)
+
+    def metric_at(self, done: int) -> Any:
+        """The metric the evaluation after ``done`` updates logs."""
+        return self.metric[done // (self.eval_steps or PE) - 1]
 
     def validates(self) -> bool:
         """Whether the runs get evaluation data: a monitor somewhere, and a cadence."""
@@ -208,9 +219,10 @@ def lr(fns: list[Callable[[int], float]], start: int, stop: int) -> Values:
     return {u: {"lr": [f(u) for f in fns]} for u in range(start, stop)}
 
 
-def plateau_scales(plateau: lrp.Plateau, metric: tuple[Any, ...], epochs: list[int]) -> list[float]:
-    """The LR multiplier of each update, from torch ``ReduceLROnPlateau`` (LR 1.0) stepped with
-    ``metric[e]`` after each epoch ``e`` in ``epochs``; a step applies from the next epoch on."""
+def plateau_scales(plateau: lrp.Plateau, feeds: dict[int, Any], updates: int) -> list[float]:
+    """The LR multiplier of each of ``updates`` updates, from torch ``ReduceLROnPlateau`` (LR
+    1.0) stepped with ``feeds[done]`` after the update that makes ``done`` updates; a step applies
+    from the next update on."""
     import torch
 
     cfg = plateau.to_config()
@@ -226,12 +238,11 @@ def plateau_scales(plateau: lrp.Plateau, metric: tuple[Any, ...], epochs: list[i
         min_lr=cfg["min_scale"],
         eps=cfg["eps"],
     )
-    last = max(epochs, default=-1)
     scales: list[float] = []
-    for e in range(max(last + 2, len(metric) + 1)):
-        scales += [opt.param_groups[0]["lr"]] * PE
-        if e in epochs:
-            rop.step(metric[e])
+    for u in range(updates):
+        scales.append(opt.param_groups[0]["lr"])
+        if u + 1 in feeds:
+            rop.step(feeds[u + 1])
     return scales
 
 
@@ -249,8 +260,9 @@ def with_plateau(
 ) -> Values:
     """LRs of leg ``leg``: ``BASE * s(u) * scale(u)``, the plateau fed from ``first_epoch`` on."""
     epochs = sc.legs[leg].epochs
-    fed = [e for e in range(first_epoch, epochs) if sc.evaluates(e)]
-    scale = plateau_scales(plateau, sc.metric, fed)
+    done = range(first_epoch * PE + 1, epochs * PE + 1)
+    feeds = {n: sc.metric_at(n) for n in done if sc.evaluates_after(n)}
+    scale = plateau_scales(plateau, feeds, epochs * PE)
     f = body(s, total)
     start = (sc.legs[leg].resume_at or 0) * PE
     return lr([lambda u: f(u) * scale[u]], start, epochs * PE)
@@ -344,6 +356,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         lambda sc: [LegExpect(with_plateau(sc, 0, C, 20, P))],
         metric=(2.0, 1.0, 2.0, 1.0, 2.0),
         eval_every=2,
+    ),
+    Scenario(
+        "eval_mid_epoch",
+        "evaluation every 2 updates, mid-epoch: the plateau is fed each time",
+        (Leg(3, {"schedule": C, "plateau": P, "monitor": "score"}),),
+        lambda sc: [LegExpect(with_plateau(sc, 0, C, 12, P))],
+        metric=(1.0, 2.0, 2.0, 0.5, 0.5, 0.5),
+        eval_steps=2,
+        support={"keras": "n/a: `fit` validates at epoch ends"},
     ),
     Scenario(
         "eval_never",
