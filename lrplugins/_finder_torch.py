@@ -315,24 +315,25 @@ def find_lr(
     iterable of ``(inputs, targets)``, started again when it runs out), computes
     ``loss_fn(model(inputs), targets)``, backpropagates ``loss / accumulate`` and calls
     ``optimizer.step()`` with every group's LR set by the finder (all groups sweep together
-    and keep their ratios). Mixed precision runs as a training loop runs it: with ``autocast``
-    each forward is in its own ``torch.autocast`` context (backward and step outside it), and
-    with ``scaler`` the loss is scaled and the step goes through it; an update the scaler skips
-    (inf or NaN gradients) made no step, so it is not recorded and its LR is tried again on the
-    next batches. Called inside the caller's own ``torch.autocast``, the forwards run under it
-    and the low-precision copies of the weights, which torch keeps until that context ends, are
-    dropped after every update and at the end (else every step would use the first step's). The recorded loss of an update is the mean over its ``accumulate``
+    and keep their ratios). The recorded loss of an update is the mean over its ``accumulate``
     batches, and under ``torch.distributed`` also over the ranks, so every rank records the same
     curve, stops at the same step and gets the same suggestion.
 
+    Mixed precision runs as a training loop runs it: with ``autocast`` each forward is in its
+    own ``torch.autocast`` context (backward and step outside it), and with ``scaler`` the loss
+    is scaled and the step goes through it; an update the scaler skips (inf or NaN gradients)
+    made no step, so it is not recorded and its LR is tried again on the next batches (up to 64
+    in a row). Called inside the caller's own ``torch.autocast``, the forwards run under it and
+    the low-precision copies of the weights, which torch keeps until that context ends, are
+    dropped after every update and at the end (else every step would use the first step's).
+
     Afterwards the model's parameters, buffers, gradients and train/eval flags, the optimizer's
     state and hyper-parameters (its LRs included), the random number generators (Python,
-    numpy, torch CPU and CUDA, and a DataLoader's own ``generator``), the ``scaler``'s scale and
-    growth tracker, and the position of a
-    stateful loader (one with ``state_dict``/``load_state_dict``) are restored, and a DataLoader
-    with persistent workers runs the sweep on workers of its own (training keeps the ones it
-    would have had), also when the sweep raises: training afterwards is the training you would
-    have had without the test.
+    numpy, torch CPU and CUDA, and a DataLoader's own ``generator``), the ``scaler``'s state
+    and the position of a stateful loader (one with ``state_dict``/``load_state_dict``) are
+    restored, and a DataLoader with persistent workers runs the sweep on workers of its own
+    (training keeps the ones it would have had), also when the sweep raises: training
+    afterwards is the training you would have had without the test.
     ``data`` must be re-iterable (a DataLoader, a list); a one-shot iterator is refused because
     the test would consume it.
 
@@ -410,9 +411,9 @@ def find_lr(
                 total = 0.0
                 for _ in range(accumulate):
                     inputs, targets = next(batches)
-                    with _autocast(device, autocast):
+                    with _forward_autocast(device, autocast):
                         loss = loss_fn(model(inputs), targets)
-                    with _autocast(device, enabled=not enclosing):
+                    with torch.autocast(device, enabled=False) if enclosing else nullcontext():
                         scaled = loss / accumulate
                         (scaled if scaler is None else scaler.scale(scaled)).backward()
                     total += float(loss.detach())
@@ -443,14 +444,10 @@ def find_lr(
     return finder
 
 
-def _autocast(device: str, dtype: torch.dtype | None = None, enabled: bool = True) -> Any:
-    """``torch.autocast(device, dtype)`` where ``dtype`` is given or ``enabled`` is False
-    (autocast off); else nothing (the caller's autocast, if any, applies)."""
-    if not enabled:
-        return torch.autocast(device, enabled=False)
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device, dtype=dtype)
+def _forward_autocast(device: str, dtype: torch.dtype | None) -> Any:
+    """``torch.autocast(device, dtype)`` where ``dtype`` is given; else nothing (the caller's
+    autocast, if any, applies)."""
+    return nullcontext() if dtype is None else torch.autocast(device, dtype=dtype)
 
 
 def _optimizer_step(optimizer: Optimizer, scaler: Any) -> bool:
