@@ -62,7 +62,7 @@ def _run(backend: str) -> dict[str, Any]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=900,  # jax compiles every scenario's steps; CI machines are shared
         check=False,
     )
     lines = proc.stdout.strip().splitlines()

@@ -4,7 +4,9 @@ The sweep trains with the model's own compiled train step (``model.train_on_batc
 comes from a small ``LearningRateSchedule`` of the optimizer's iteration counter that is swapped
 in for the optimizer's own learning rate during the sweep, so it is jit-safe on TensorFlow,
 JAX and torch alike. Everything the sweep touches (the model's variables, random seed states
-included; the optimizer's variables; the metrics; the random number generators) is put back.
+included; the optimizer's variables, loss scale and gradient accumulators included; the metrics;
+the random number generators) is put back, and a ``tf.data`` pipeline that reshuffles is swept
+through a copy of it.
 """
 
 from __future__ import annotations
