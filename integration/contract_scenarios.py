@@ -38,7 +38,7 @@ the README table, which :func:`readme_table` generates and ``test_readme_table``
 
 The scenario table
 ------------------
-:data:`SCENARIOS`, one :class:`Scenario` per row: a fresh run; a schedule per parameter group;
+:data:`SCENARIOS`, one :class:`Scenario` per row: a fresh run; a schedule per parameter group (a key with a typo, a group no key matches);
 momentum and weight decay schedules; a plateau, fed every epoch, every 2 epochs, mid-epoch, never; a missing
 and a non-scalar metric; a mid-run resume (equal to the uninterrupted run) and resumes with a
 changed, added or dropped schedule, plateau, momentum and weight decay; resumes with more or
@@ -275,6 +275,7 @@ _KERAS_GROUPS = "n/a: no parameter groups"
 _NO_MONITOR = "n/a: the loop feeds `observe()`"
 _NO_REUSE = "n/a: one scheduler per optimizer"
 _LIGHTNING_KEY = "refused: the monitor is in the checkpoint key"
+_KERAS_DICT = Refusal(("TypeError",), r"must be one schedule here .*got a dict")
 _FOREIGN = Refusal(("MisconfigurationException",), r"holds no state of this callback")
 PLATEAU_METRIC = (1.0, 2.0, 2.0, 0.5, 0.5)
 _COOL = (Act("cooldown", 6, (4,), {"shape": "linear"}),)
@@ -333,7 +334,30 @@ SCENARIOS: tuple[Scenario, ...] = (
         lambda sc: [LegExpect(lr([body(S, 12), lambda u: BASE["head"]], 0, 12))],
         groups=("body", "head"),
         support={"keras": "refused: one LR per optimizer"},
-        refusal={"keras": Refusal(("TypeError",), r"must be one schedule here .*got a dict")},
+        refusal={"keras": _KERAS_DICT},
+    ),
+    Scenario(
+        "per_group_key_typo",
+        "a dict key that names no group while a group falls back to `*` warns",
+        (Leg(3, {"schedule": {"haed": lrp.constant(), "*": S}}),),
+        lambda sc: [
+            LegExpect(
+                lr([body(S, 12), lambda u: BASE["head"] * S.bind(total_steps=12)(u)], 0, 12),
+                (r"haed",),
+            ),
+        ],
+        groups=("body", "head"),
+        support={"keras": "refused: one LR per optimizer"},
+        refusal={"keras": _KERAS_DICT},
+    ),
+    Scenario(
+        "per_group_unmatched",
+        "a group that no key of the dict matches is refused, listing the keys",
+        (Leg(3, {"schedule": {"head": lrp.constant()}}),),
+        lambda sc: [LegExpect(raises=Refusal(("ValueError",), r"matches no key .*'head'"))],
+        groups=("body", "head"),
+        support={"keras": "refused: one LR per optimizer"},
+        refusal={"keras": _KERAS_DICT},
     ),
     Scenario(
         "momentum_weight_decay",
