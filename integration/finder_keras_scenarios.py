@@ -81,10 +81,12 @@ def compare(
     inputs: Callable[[], Any] | None = None,
     *,
     before: int = 0,
+    watch: Callable[[keras.Model], Any] | None = None,
     **find: Any,
 ) -> tuple[Any, str]:
     """``[fit(before epochs);] find_lr; fit(2 epochs)`` against the same without ``find_lr``;
-    ``inputs`` makes the data for both (default: :func:`arrays`)."""
+    ``inputs`` makes the data for both (default: :func:`arrays`); ``watch(model)`` is called
+    just before ``find_lr``."""
     inputs = inputs or arrays()
     runs = []
     finder = None
@@ -95,6 +97,8 @@ def compare(
         if before:
             m.fit(*args, **kw, epochs=before, verbose=0)
         if with_test:
+            if watch is not None:
+                watch(m)
             finder = find_lr(m, *args, **kw, verbose=0, **find)
         hist = m.fit(*args, **kw, epochs=2, verbose=0)
         weights = [np.array(w) for w in m.get_weights()]
@@ -229,9 +233,25 @@ def scenario_mixed_precision_skips() -> str:
     return ", ".join(out)
 
 
+def count_skips(m: keras.Model, skips: list[int]) -> None:
+    """Spy on ``m.train_on_batch``: append 1 to ``skips`` for each batch its loss scaler skipped
+    (the micro-batch counter did not move)."""
+    orig = m.train_on_batch
+    inner = m.optimizer.inner_optimizer
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        before = int(keras.ops.convert_to_numpy(inner._iterations))
+        out = orig(*args, **kw)
+        if int(keras.ops.convert_to_numpy(inner._iterations)) == before:
+            skips.append(1)
+        return out
+
+    m.train_on_batch = spy  # type: ignore[method-assign]
+
+
 def scenario_mixed_precision_identical() -> str:
     """``mixed_float16`` (loss scaling, dropout, batch norm), with and without accumulation:
-    ``fit, find_lr, fit`` identical to ``fit, fit``."""
+    ``fit, find_lr, fit`` identical to ``fit, fit``; the sweep had updates the scaler skipped."""
     out = []
     with mixed_float16():
         for k in (None, 2):
@@ -239,9 +259,13 @@ def scenario_mixed_precision_identical() -> str:
             def opt(k: int | None = k) -> Any:
                 return keras.optimizers.SGD(0.05, momentum=0.9, gradient_accumulation_steps=k)
 
-            finder, problem = compare(opt, before=1, steps=12)
+            skips: list[int] = []
+            finder, problem = compare(
+                opt, before=1, steps=12, watch=lambda m, s=skips: count_skips(m, s)
+            )
             assert not problem, f"k={k}: {problem}"
-            out.append(finder.summary())
+            assert skips, f"k={k}: the loss scaler skipped nothing in the sweep"
+            out.append(f"k={k}: {len(skips)} skipped, {finder.summary()}")
     return "; ".join(out)
 
 
