@@ -34,10 +34,12 @@ pytestmark = pytest.mark.slow
 
 class Applied(TrainerCallback):
     """Records, per update, each group's LR as the raw optimizer's step saw it (a post-hook: the
-    scheduler has not stepped yet), and for plain SGD the LR the update really used."""
+    scheduler has not stepped yet), as a step pre-hook registered before the callback's saw it,
+    and for plain SGD the LR the update really used."""
 
     def __init__(self) -> None:
         self.lrs: dict[int, list[float]] = {}
+        self.pre: dict[int, list[float]] = {}
         self.used: dict[int, list[float]] = {}
         self.state: Any = None
         self._before: list[tuple[Any, Any, Any]] = []
@@ -56,6 +58,7 @@ class Applied(TrainerCallback):
         ]
 
     def _pre(self, opt: Any, a: Any, k: Any) -> None:
+        self.pre[self.state.global_step] = [float(g["lr"]) for g in opt.param_groups]
         self._before = []
         for g in opt.param_groups:
             p = next(p for p in g["params"] if p.grad is not None)
@@ -130,6 +133,7 @@ def test_a_group_added_during_train_runs_its_schedule_from_its_first_update(
     want = [LR * body(k - join) for k in range(join, 12)]
     assert want[0] == 0.0 and want[2] == LR  # a real warmup, on the body's own clock
     assert_close([applied.lrs[k][1] for k in range(join, 12)], want)
+    assert applied.pre == applied.lrs  # a step pre-hook registered before training sees them too
     for k in range(join + 1, 12):  # what the SGD update really did (float32 parameters)
         assert applied.used[k][1] == pytest.approx(want[k - join], rel=2e-3)
     logs = {e["step"] - 1: e for e in trainer.state.log_history if "learning_rate/body" in e}
@@ -162,7 +166,8 @@ class Scales(TrainerCallback):
         self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any
     ) -> None:
         prefix = next(k[: -len("_runtime")] for k in metrics if k.endswith("_runtime"))
-        self.seen.append((state.global_step, prefix, self.cb.plateau.scale))  # type: ignore[union-attr]
+        scale = self.cb.plateau.scale  # type: ignore[union-attr]
+        self.seen.append((state.global_step, prefix, scale))
 
 
 def test_the_monitored_dataset_feeds_the_plateau_and_the_other_is_skipped(tmp_path: Path) -> None:
@@ -316,3 +321,104 @@ def test_a_resume_after_the_epochs_evaluation_does_not_warn(tmp_path: Path) -> N
         _, resumed = run(tmp_path / "res", str(tmp_path / "res/checkpoint-4"))
     assert not [w for w in caught if "missed" in str(w.message)]
     assert [resumed.lrs[k] for k in range(4, 12)] == [full.lrs[k] for k in range(4, 12)]
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. A cooldown asked for while no train() is in progress applies from the next run's first update
+# ------------------------------------------------------------------------------------------------
+
+COOL = lrp.cosine(final=0.1)
+
+
+def cooled(at: int, total: int = 12) -> list[float]:
+    s = COOL.bind(total_steps=total).cooldown(at=at, steps=4, shape="linear")
+    return [LR * s(k) for k in range(total)]
+
+
+def test_a_cooldown_before_a_resume_applies_from_its_first_update(tmp_path: Path) -> None:
+    """``cb.cooldown(4)`` then ``train(resume_from_checkpoint=...)``: from the resumed update on."""
+    train(tmp_path / "a", "bert", LRSchedulerCallback(COOL), save_strategy="steps", save_steps=6)
+    shutil.copytree(tmp_path / "a/checkpoint-6", tmp_path / "b/checkpoint-6")
+    cb = LRSchedulerCallback(COOL)
+    cb.cooldown(4, shape="linear")
+    applied = Applied()
+    trainer, _ = train(
+        tmp_path / "b",
+        "bert",
+        cb,
+        resume=str(tmp_path / "b/checkpoint-6"),
+        extra_callbacks=(applied,),
+    )
+    want = cooled(6)
+    assert want[9] < want[6] < LR * COOL.bind(total_steps=12)(5)  # a real cooldown from 6
+    assert sorted(applied.lrs) == list(range(6, 12))
+    assert_close([applied.lrs[k][0] for k in range(6, 12)], want[6:])
+    logged = logged_lrs(trainer)
+    assert_close([logged[k] for k in range(6, 12)], want[6:])
+
+
+def test_a_cooldown_after_train_ended_applies_at_the_next_train(tmp_path: Path) -> None:
+    """On the same Trainer: ``train()``, ``cb.cooldown(4)``, then a resume of that run from its
+    checkpoint (from update 6), or a new ``train()`` (from update 0)."""
+    cb = LRSchedulerCallback(COOL)
+    applied = Applied()
+    trainer = Trainer(
+        model=MODELS["bert"](),
+        args=targs(tmp_path, save_strategy="steps", save_steps=6),
+        train_dataset=data("bert"),
+        callbacks=[applied, cb],
+    )
+    trainer.train()
+    assert_close(
+        [applied.lrs[k][0] for k in range(12)],
+        [LR * COOL.bind(total_steps=12)(k) for k in range(12)],
+    )
+
+    cb.cooldown(4, shape="linear")
+    applied.lrs.clear()
+    trainer.train(resume_from_checkpoint=str(tmp_path / "checkpoint-6"))
+    assert sorted(applied.lrs) == list(range(6, 12))
+    assert_close([applied.lrs[k][0] for k in range(6, 12)], cooled(6)[6:])
+
+    cb.cooldown(4, shape="linear")
+    applied.lrs.clear()
+    trainer.train()
+    assert_close([applied.lrs[k][0] for k in range(12)], cooled(0))
+
+
+def test_a_cooldown_after_train_raised_applies_at_the_next_train(tmp_path: Path) -> None:
+    """The Trainer calls no hook when ``train()`` raises; a cooldown asked for afterwards still
+    waits for the next ``train()`` (here a new one, from update 0) instead of joining the dead
+    run."""
+    items = data("bert")
+
+    class Breaks(torch.utils.data.Dataset):
+        """Raises while loading the 15th sample, in the middle of update 3."""
+
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def __len__(self) -> int:
+            return len(items)
+
+        def __getitem__(self, i: int) -> Any:
+            self.seen += 1
+            if self.seen == 15:
+                raise RuntimeError("broken sample")
+            return items[i]
+
+    cb = LRSchedulerCallback(COOL)
+    broken = Trainer(
+        model=MODELS["bert"](), args=targs(tmp_path), train_dataset=Breaks(), callbacks=[cb]
+    )
+    with pytest.raises(RuntimeError, match="broken sample"):
+        broken.train()
+    cb.cooldown(4, shape="linear")
+    applied = Applied()
+    Trainer(
+        model=MODELS["bert"](),
+        args=targs(tmp_path / "2"),
+        train_dataset=data("bert"),
+        callbacks=[applied, cb],
+    ).train()
+    assert_close([applied.lrs[k][0] for k in range(12)], cooled(0))

@@ -105,11 +105,18 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
       says so; put the warmup in the schedule);
     * the run length is ``state.max_steps``;
     * ``monitor`` is an evaluation metric, with or without the ``eval_`` prefix; with several eval
-      datasets name one by its full key; ``eval_on_start`` and ``trainer.evaluate()`` outside
-      training are not fed; the Trainer gathers eval losses over processes, and process 0's value
-      is broadcast, so every process decides alike;
+      datasets name one by its full key (``"eval_val_hard_loss"``): the other datasets'
+      evaluations are skipped, and it is missing only when no dataset of the round has it;
+      ``eval_on_start`` and ``trainer.evaluate()`` outside training are not fed; the Trainer
+      gathers eval losses over processes, and process 0's value is broadcast, so every process
+      decides alike;
     * the run state travels in ``scheduler.pt`` (``weights_only=True``-safe), so
       ``train(resume_from_checkpoint=...)`` continues exactly with nothing to set;
+      ``cb.cooldown(n)`` before it cools down from that checkpoint (from the first resumed update);
+      a resume at an epoch's last update saved before that epoch's evaluation warns that the
+      plateau missed it;
+    * a group added during ``train()`` (``optimizer.add_param_group``, from any callback hook)
+      runs its schedule on its own clock from the first update it takes part in;
     * group LRs (when the groups are configured differently), momentum and weight decay are logged
       next to ``learning_rate``.
 
@@ -166,6 +173,14 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
     def _next_update(self) -> int | None:
         return None if self._scheduler is None else self._scheduler.last_epoch
 
+    def cooldown(self, steps: int | str, shape: str = "1-sqrt", final: float = 0.0) -> None:
+        """Start a cooldown at the next optimizer update, from the LR in force; asked for while no
+        ``train()`` runs (before it, after it ended or raised) it starts at the first update of
+        the next one. See :meth:`lrplugins.RunState.cooldown`."""
+        if self._scheduler is not None and not _training():
+            self._stop()  # the train() this callback was in raised (the Trainer has no hook then)
+        super().cooldown(steps, shape, final)
+
     # -- hooks ----------------------------------------------------------------------------------
     def on_train_begin(
         self,
@@ -199,19 +214,21 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         self._fed, self._round = -1, None
         if state.global_step > 0 and saved is not None:
             self._fed = int(run.load_state_dict(saved).get("fed", -1))
+        # fresh, resume or foreign (a second train() on the same Trainer starts at step 0); a
+        # cooldown asked for while no train() was in progress starts at this first update
+        decision = run.begin(state.global_step, total, spe, hint=_hint(spe))
+        if decision == "resume":
             _warn_missed_evaluation(owner, run, args, state, spe, self._fed)
-        else:
-            if state.global_step > 0:
-                warnings.warn(
-                    f"{owner}: resuming at step {state.global_step} from a checkpoint whose "
-                    "scheduler state was not written by this callback; the schedule continues from "
-                    "the saved step, the plateau (if any) starts from scratch.",
-                    stacklevel=2,
-                )
-            run.start_fresh()
-        run.bind(total, spe, step=state.global_step, hint=_hint(spe))
+        elif decision == "foreign":
+            warnings.warn(
+                f"{owner}: resuming at step {state.global_step} from a checkpoint whose "
+                "scheduler state was not written by this callback; the schedule continues from "
+                "the saved step, the plateau (if any) starts from scratch.",
+                stacklevel=2,
+            )
+        raw = getattr(sched.optimizer, "optimizer", sched.optimizer)  # inside accelerate's wrapper
         run.take_groups(
-            0, sched.optimizer.param_groups, base_lrs=[float(b) for b in sched.base_lrs]
+            0, raw.param_groups, base_lrs=[float(b) for b in sched.base_lrs], optimizer=raw
         )
         lambdas = _Lambdas(self._join, (_Multiplier(run, i) for i in range(len(sched.base_lrs))))
         self._mult = lambdas[0]
@@ -222,7 +239,6 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             self._hook.remove()
         # a group added right before an update (another callback's on_step_begin or
         # on_pre_optimizer_step) takes part in it at its s(0)
-        raw = getattr(sched.optimizer, "optimizer", sched.optimizer)  # inside accelerate's wrapper
         self._hook = raw.register_step_pre_hook(self._before_update)
         self._apply()
 
@@ -277,8 +293,14 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        """Stop feeding the plateau (a later ``trainer.evaluate()`` leaves it alone)."""
+        """Stop feeding the plateau (a later ``trainer.evaluate()`` leaves it alone); a cooldown
+        asked for from now on waits for the next ``train()``."""
         self._settle()
+        self._stop()
+
+    def _stop(self) -> None:
+        """The run ended: the engine is told, and the Trainer's scheduler and optimizer let go."""
+        self._run.end()
         self._mult = None
         self._scheduler = None
         if self._hook is not None:
@@ -295,10 +317,19 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         lrs: list[Any] = write_groups(self._run, 0, sched.last_epoch, sched.optimizer.param_groups)
         sched._last_lr = lrs  # what get_last_lr() returns, i.e. what the Trainer logs
 
-    def _before_update(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        """The raw optimizer's step pre-hook: a group added since the last update joins now."""
+    def on_pre_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """A group added since the last update (e.g. at ``on_step_begin``) joins now, so that
+        every step pre-hook of the optimizer already sees its LR; the pre-hook below catches a
+        group added later still."""
+        self._before_update()
+
+    def _before_update(self, *hook_args: Any) -> None:
+        """Also the raw optimizer's step pre-hook: a group added since the last update joins now,
+        and the groups get this update's values."""
         sched = self._scheduler
-        if sched is not None and len(optimizer.param_groups) != len(sched.base_lrs):
+        if sched is not None and len(sched.optimizer.param_groups) != len(sched.base_lrs):
             self._join()
             self._apply()
 
@@ -485,6 +516,20 @@ def _inside_train() -> bool:
         if frame.f_code.co_name == "_maybe_log_save_evaluate":
             return True
         frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _training() -> bool:
+    """Whether a thread is inside ``Trainer._inner_training_loop`` (a ``train()`` under way).
+
+    After a ``train()`` that raised, none is: the callback never got ``on_train_end`` (the Trainer
+    has no exception hook). Private: docs/internals.md.
+    """
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            if frame.f_code.co_name == "_inner_training_loop":
+                return True
+            frame = frame.f_back  # type: ignore[assignment]
     return False
 
 
