@@ -4,7 +4,8 @@
 with the Trainer on the CPU (gloo). Each process sees its own shard of the training and eval data;
 the Trainer gathers the eval losses of both before ``on_evaluate``. Each rank writes
 ``OUT_DIR/rank{r}.json``: the LR its optimizer used at every update (recorded inside the raw
-optimizer's ``step``), the eval losses it saw and the plateau scale after each evaluation.
+optimizer's ``step``), the eval losses it saw and the plateau scale after each evaluation; then a short second training
+whose monitored metric is a list, and the error each rank raised.
 """
 
 from __future__ import annotations
@@ -53,6 +54,37 @@ class Recorder(TrainerCallback):
         self.scales[state.global_step] = self.cb.plateau.scale  # type: ignore[union-attr]
 
 
+def not_a_number(out: Path, model: Any, train: Any, val: Any) -> str:
+    """A monitored metric that is a list, on two processes: the error each process raises."""
+    cb = LRSchedulerCallback(lrp.constant(), plateau=lrp.Plateau(), monitor="eval_per_class")
+    args = TrainingArguments(
+        output_dir=str(out / "list"),
+        report_to="none",
+        use_cpu=True,
+        ddp_backend="gloo",
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        max_steps=2,
+        eval_strategy="steps",
+        eval_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=val,
+        compute_metrics=lambda pred: {"per_class": [0.5, 0.25]},
+        callbacks=[cb],
+    )
+    try:
+        trainer.train()
+    except TypeError as exc:
+        return str(exc)
+    return "no error"
+
+
 def main(out: Path) -> None:
     torch.manual_seed(0)
     model = GPT2LMHeadModel(
@@ -88,6 +120,7 @@ def main(out: Path) -> None:
     trainer.train()
     rank = trainer.args.process_index
     result = {
+        "not_a_number": not_a_number(out, model, train, val),
         "world_size": trainer.args.world_size,
         "lrs": rec.lrs,
         "eval_loss": rec.eval_loss,

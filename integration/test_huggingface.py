@@ -597,6 +597,9 @@ def test_two_processes_apply_the_same_lr(tmp_path: Path) -> None:
     assert ranks[0]["lrs"] == ranks[1]["lrs"]  # the same LR at every update on both ranks
     assert ranks[0]["scales"] == ranks[1]["scales"]
     assert ranks[0]["eval_loss"] == ranks[1]["eval_loss"]  # the Trainer gathered the eval losses
+    for r in ranks:  # a list-valued metric: the engine's refusal on each rank, never a hang
+        assert "monitor='eval_per_class'" in r["not_a_number"], r["not_a_number"]
+        assert "single number, got [0.5, 0.25]" in r["not_a_number"]
     # and they follow base * schedule(step) * the scale of a Plateau fed those losses here
     r = ranks[0]
     schedule = lrp.from_config(r["bound"])
