@@ -34,7 +34,6 @@ pytestmark = pytest.mark.slow
 # A case that fails only because an issue-21 behaviour is not fixed yet: strict, so the marker
 # must go once it is fixed. Keys: (runtime or family, scenario).
 _AFTER_END = "issue 21: a cooldown requested after the run ended is kept for the resumed run"
-_HF_GROUP = "issue 21: a parameter group added during train() (Hugging Face)"
 XFAIL: dict[tuple[str, str], str] = {
     ("torch", "resume_added_momentum_wd"): (
         "issue 21: momentum=/weight_decay= added on a resume (torch: the checkpoint's group records "
@@ -44,9 +43,6 @@ XFAIL: dict[tuple[str, str], str] = {
         f"{_AFTER_END} (torch: the scheduler cannot tell that its loop ended, records the cooldown "
         "at update 12 with a warning, and load_state_dict() replaces it)"
     ),
-    ("huggingface", "group_joins"): _HF_GROUP,
-    ("huggingface", "group_joins_rebind"): _HF_GROUP,
-    ("huggingface", "group_joins_cooldown"): _HF_GROUP,
 }
 
 
