@@ -413,6 +413,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         support={"torch": _NO_MONITOR},
     ),
     Scenario(
+        "metric_missing_lenient",
+        "the same with `strict=False`: one warning, the evaluation is skipped",
+        (Leg(3, {"schedule": S, "plateau": P, "monitor": "missing", "strict": False}),),
+        lambda sc: [LegExpect(lr([body(S, 12)], 0, 12), (r"no such metric.*warned once",))],
+        metric=PLATEAU_METRIC,
+        support={"torch": _NO_MONITOR},
+    ),
+    Scenario(
+        "metric_nan",
+        "a NaN metric counts as a bad evaluation and never reaches the LR",
+        (Leg(3, _PLATEAU_ARGS),),
+        lambda sc: [LegExpect(with_plateau(sc, 0, S, 12, P))],
+        metric=(1.0, math.nan, math.nan),
+    ),
+    Scenario(
         "metric_not_scalar",
         "the monitored metric is not a single number",
         (Leg(3, _PLATEAU_ARGS),),
