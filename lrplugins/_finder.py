@@ -38,9 +38,15 @@ The rules, all computed with the LR on a log scale (``ln lr``), also for a linea
   losses by about ``1 / (1 - smooth)`` steps (50 at the default 0.98, half of a 100-step sweep),
   which moves their minimum and slopes to larger LRs than the ones that produced them; a centred
   curve has no lag, and the knee, unlike the minimum of a flat-bottomed curve, is well
-  determined. The rule and its 90% were chosen on ``benchmarks/bench_lr_finder.py`` with seeds
-  0-2 and then measured on seeds 3-5 (``benchmarks/RESULTS_lr_finder.md``): its suggestion is
-  the peak LR to configure directly, with no divisor.
+  determined. Its suggestion is the peak LR to configure directly, with no divisor. It stays
+  the default because no variant was clearly better on the tuning half of
+  ``benchmarks/bench_lr_finder.py`` (the knee at 5-50% of the drop, the edge divided by 1-10,
+  the steepest descent of either curve, geometric means of two rules: the best mean error
+  there was 0.27 decades, the knee's 0.29). It is a reading of one curve, not a measured
+  optimum: on that benchmark's held-out half (``benchmarks/RESULTS_lr_finder.md``) it is 0.51
+  decades from the best peak LR on average and up to 1.03 (too low on all four tasks, most
+  with SGD and BatchNorm): level with ``minimum/10`` (0.50), closer than the other rules,
+  short of 0.3.
 
 Example (a synthetic loss that falls from 1 to 0 between 1e-4 and 1e-2, then explodes):
 
