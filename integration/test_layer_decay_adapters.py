@@ -370,27 +370,14 @@ def huggingface_run(
 
 
 # The Hugging Face adapter keeps the Trainer's LambdaLR, whose base_lrs are the groups' initial
-# lr: for timm-style groups the lr_scale factor is applied at update 0 only, then the LambdaLR
-# writes lr * s(u) (timm issue 2532's "layer_decay has no effect"). For the engine's owner to fix
-# in lrplugins/huggingface.py; strict, so the fix turns these into failures to unmark.
-LAMBDALR_DROPS_LR_SCALE = pytest.mark.xfail(
-    strict=True, reason="huggingface adapter: LambdaLR base_lrs ignore lr_scale after update 0"
-)
-
-
-def hf_cases(names: list[str]) -> list[Any]:
-    return [
-        pytest.param(n, marks=LAMBDALR_DROPS_LR_SCALE) if SCENARIOS[n]["kind"] == "timm" else n
-        for n in names
-    ]
-
-
-@pytest.mark.parametrize("name", hf_cases(list(SCENARIOS)))
+# lr: the adapter gives it the engine's bases, so timm-style lr_scale groups keep their factor at
+# every update (timm issue 2532's "layer_decay has no effect" under other schedulers).
+@pytest.mark.parametrize("name", list(SCENARIOS))
 def test_huggingface(name: str, tmp_path: Path) -> None:
     check(name, huggingface_run(name, tmp_path))
 
 
-@pytest.mark.parametrize("name", hf_cases(["layer_decay", "lr_scale"]))
+@pytest.mark.parametrize("name", ["layer_decay", "lr_scale"])
 def test_huggingface_create_optimizer_override(name: str, tmp_path: Path) -> None:
     kind = SCENARIOS[name]["kind"]
     seen = huggingface_run(name, tmp_path, lambda m: torch.optim.AdamW(groups_of(m, kind)))

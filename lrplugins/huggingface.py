@@ -227,9 +227,12 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
                 stacklevel=2,
             )
         raw = getattr(sched.optimizer, "optimizer", sched.optimizer)  # inside accelerate's wrapper
-        run.take_groups(
-            0, raw.param_groups, base_lrs=[float(b) for b in sched.base_lrs], optimizer=raw
-        )
+        configured = [
+            float(g.get("initial_lr", b)) for g, b in zip(raw.param_groups, sched.base_lrs)
+        ]
+        records = run.take_groups(0, raw.param_groups, base_lrs=configured, optimizer=raw)
+        # the LambdaLR multiplies base_lrs: the engine's bases (timm's lr_scale applied once)
+        sched.base_lrs = [r["base"]["lr"] for r in records]
         lambdas = _Lambdas(self._join, (_Multiplier(run, i) for i in range(len(sched.base_lrs))))
         self._mult = lambdas[0]
         sched.lr_lambdas = lambdas
