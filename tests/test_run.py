@@ -767,3 +767,21 @@ def test_glob_keys_match_group_names_in_order_after_exact_names_and_indices():
     ]
     with pytest.raises(ValueError, match="a pattern that matches its name"):
         RunState("Owner", {"layer_*": fast}).take_groups(0, [{"lr": 1.0, "name": "head"}])
+
+
+def test_a_non_number_on_one_rank_is_an_error_on_every_rank_after_the_collective():
+    contributions = {0: [1.0, 0.5, 0.0], 1: [1.0, 0.0, 1.0]}  # rank 1 logged a list
+    total = [a + b for a, b in zip(contributions[0], contributions[1])]
+    calls = []
+
+    def allreduce_sum(values):
+        calls.append(values)
+        return total
+
+    for rank, value in ((0, 0.5), (1, [0.5, 0.7])):
+        run = run_of(lrp.constant(), lrp.Plateau(), "val_loss")
+        with pytest.raises(TypeError, match=r"monitor='val_loss'.*(single number|not a single)"):
+            run.agree(value, 2, allreduce_sum)
+    assert calls == [contributions[0], contributions[1]]  # both ranks reached the collective
+    with pytest.raises(TypeError, match=r"must be a single number, got \[1, 2\]"):
+        run_of(lrp.constant(), lrp.Plateau(), "m").agree([1, 2], 1, allreduce_sum)

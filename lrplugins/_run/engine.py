@@ -565,6 +565,13 @@ class RunState(Groups, MetricPolicy):
             return
         self._add_cooldown(request, self.step if at is None else at)
 
+    def check_cooldown(
+        self, steps: int | str, shape: str = "1-sqrt", final: float = 0.0
+    ) -> dict[str, Any]:
+        """Check :meth:`cooldown`'s arguments for this run's clock, recording nothing (for an
+        adapter that records the request later); returns them normalized."""
+        return cooldown_request(f"{self.owner}.cooldown", steps, shape, final, self.clock)
+
     def _add_cooldown(
         self, request: dict[str, Any], at: int | Mapping[int, int], *, notify: bool = True
     ) -> None:

@@ -89,19 +89,24 @@ class MetricPolicy:
             raise RuntimeError(
                 f"{self.owner}: there is no plateau to feed; pass plateau=lrplugins.Plateau(...)"
             )
-        try:
-            value = float(value)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(
-                f"{self.owner}(monitor={self.monitor!r}): the monitored value must be a single "
-                f"number, got {value!r} ({exc})"
-            ) from None
+        value = self.number(value)
         old = plateau.scale
         plateau.update(value)
         changed = plateau.scale != old and not self._baked
         if changed:
             self._changed()
         return changed
+
+    def number(self, value: Any) -> float:
+        """``value`` as the one number the plateau takes (a float, a 0-d tensor or array), or a
+        ``TypeError`` naming the monitor. Checks only: adapters call it before a collective."""
+        try:
+            return float(value)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(
+                f"{self.owner}(monitor={self.monitor!r}): the monitored value must be a single "
+                f"number, got {value!r} ({exc})"
+            ) from None
 
     def observe_metrics(self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = ()) -> bool:
         """:meth:`metric` then :meth:`observe`; False when the metric was skipped."""
@@ -117,10 +122,24 @@ class MetricPolicy:
         a list of floats over the ranks (a collective every rank calls). A metric logged on some
         ranks only is an error on every rank, never a hang. Returns ``None`` when no rank has it.
         """
-        if world_size <= 1:
-            return None if value is None else float(value)
         present = value is not None
-        count, total = allreduce_sum([float(present), float(value) if present else 0.0])
+        bad: TypeError | None = None
+        number = 0.0
+        if present:
+            try:
+                number = self.number(value)
+            except TypeError as exc:  # raised on every rank, after the collective: no hang
+                bad = exc
+        if world_size <= 1:
+            if bad is not None:
+                raise bad
+            return number if present else None
+        count, total, n_bad = allreduce_sum([float(present), number, float(bad is not None)])
+        if n_bad:
+            raise bad or TypeError(
+                f"{self.owner}(monitor={self.monitor!r}): the monitored value is not a single "
+                f"number on {int(n_bad)} of {world_size} ranks"
+            )
         if 0 < count < world_size:
             raise RuntimeError(
                 f"{self.owner}(monitor={self.monitor!r}): the metric was logged on {int(count)} of "

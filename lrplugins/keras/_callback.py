@@ -15,7 +15,6 @@ from keras import ops
 
 from .._plateau import Plateau
 from .._run import Profile, RunViews, adapter_run
-from .._run.events import cooldown_request
 from .._schedules import Schedule
 from . import _hypers
 from ._resume import resume_point
@@ -165,7 +164,7 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
             if self.backup_dir is not None:
                 self._write_backup()  # this epoch's state, already written, now with it
         else:
-            cooldown_request("LRSchedulerCallback.cooldown", steps, shape, final)
+            self._run.check_cooldown(steps, shape, final)
             self._deferred.append((steps, shape, final))
 
     def state_dict(self) -> dict[str, Any]:
