@@ -414,7 +414,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "metric_missing_lenient",
-        "the same with `strict=False`: one warning, the evaluation is skipped",
+        "a missing metric with `strict=False`: one warning, that evaluation skipped",
         (Leg(3, {"schedule": S, "plateau": P, "monitor": "missing", "strict": False}),),
         lambda sc: [LegExpect(lr([body(S, 12)], 0, 12), (r"no such metric.*warned once",))],
         metric=PLATEAU_METRIC,
