@@ -506,7 +506,7 @@ def _ranks(values):
 
     def allreduce(_):
         present = [v for v in values if v is not None]
-        return [float(len(present)), float(sum(present))]
+        return [float(len(present)), float(sum(present)), 0.0]  # count, sum, non-numbers
 
     return allreduce
 
