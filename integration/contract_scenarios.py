@@ -38,14 +38,16 @@ the README table, which :func:`readme_table` generates and ``test_readme_table``
 
 The scenario table
 ------------------
-:data:`SCENARIOS`, one :class:`Scenario` per row: a fresh run; a schedule per parameter group (a key with a typo, a group no key matches);
-momentum and weight decay schedules; a plateau, fed every epoch, every 2 epochs, mid-epoch, never; a missing
-and a non-scalar metric; a mid-run resume (equal to the uninterrupted run) and resumes with a
-changed, added or dropped schedule, plateau, momentum and weight decay; resumes with more or
-fewer updates (stretch, squeeze, ``horizon="rebind"``, an ended schedule that holds its final
-value) and training more in memory; a callback reused for a second run; a group that joins late
-(alone, with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, twice,
-invalid arguments, before the start, before a resume, after the end).
+:data:`SCENARIOS`, one :class:`Scenario` per row: a fresh run; a schedule per parameter group
+(also a key with a typo, a group no key matches); momentum and weight decay schedules; a plateau
+fed every epoch, every 2 epochs, mid-epoch, never; a missing (strict or not), NaN or non-scalar
+metric; a mid-run resume (equal to the uninterrupted run) and resumes with a changed, added or
+dropped schedule, plateau, momentum and weight decay; resumes with more or fewer updates
+(stretch, squeeze, ``horizon="rebind"``, an ended schedule that holds its final value) and
+training more in memory; a callback reused for a second run; a group that joins late (alone,
+with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, twice, after
+a plateau cut, next to momentum and weight decay schedules, invalid arguments, before the start,
+before a resume, after the end).
 
 A fifth adapter
 ---------------
@@ -700,6 +702,57 @@ SCENARIOS: tuple[Scenario, ...] = (
                 )
             )
         ],
+    ),
+    Scenario(
+        "cooldown_after_plateau_cut",
+        "a cooldown after a plateau cut starts from the cut LR; the plateau scales no more",
+        (
+            Leg(
+                4,
+                _PLATEAU_ARGS,
+                acts=(Act("cooldown", 9, (3,), {"shape": "linear", "final": 0.1}),),
+            ),
+        ),
+        lambda sc: [
+            LegExpect(
+                {
+                    **with_plateau(sc, 0, S, 16, P),  # cut from update 8 (scale 0.5)
+                    **lr(
+                        [
+                            lambda u: (
+                                BASE["body"]
+                                * (S.bind(total_steps=16) * 0.5).cooldown(
+                                    at=9, steps=3, shape="linear", final=0.1
+                                )(u)
+                            )
+                        ],
+                        9,
+                        16,
+                    ),
+                }
+            )
+        ],
+        metric=PLATEAU_METRIC,
+    ),
+    Scenario(
+        "cooldown_momentum",
+        "a cooldown changes the LR only: momentum and weight decay go on",
+        (Leg(3, _MW_ARGS, acts=_COOL),),
+        lambda sc: [
+            LegExpect(
+                {
+                    u: {
+                        **v,
+                        "lr": [
+                            BASE["body"]
+                            * S.bind(total_steps=12).cooldown(at=6, steps=4, shape="linear")(u)
+                        ],
+                    }
+                    for u, v in _mw(12, 0, 12).items()
+                }
+            )
+        ],
+        optimizer="sgd_mw",
     ),
     Scenario(
         "cooldown_zero",
