@@ -45,7 +45,7 @@ metric; a mid-run resume (equal to the uninterrupted run) and resumes with a cha
 dropped schedule, plateau, momentum and weight decay; resumes with more or fewer updates
 (stretch, squeeze, ``horizon="rebind"``, an ended schedule that holds its final value) and
 training more in memory; a callback reused for a second run; a group that joins late (alone,
-with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, twice, after
+with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, too long, twice, after
 a plateau cut, next to momentum and weight decay schedules, invalid arguments, before the start,
 before a resume, after the end).
 
@@ -753,6 +753,21 @@ SCENARIOS: tuple[Scenario, ...] = (
             )
         ],
         optimizer="sgd_mw",
+    ),
+    Scenario(
+        "cooldown_too_long",
+        "cooldown(8) at update 8 of 12: longer than what remains, it warns",
+        (Leg(3, acts=(Act("cooldown", 8, (8,)),)),),
+        lambda sc: [
+            LegExpect(
+                lr(
+                    [lambda u: BASE["body"] * S.bind(total_steps=12).cooldown(at=8, steps=8)(u)],
+                    0,
+                    12,
+                ),
+                (r"ends at update 16, after the run's last update",),
+            )
+        ],
     ),
     Scenario(
         "cooldown_zero",
