@@ -45,9 +45,9 @@ metric; a mid-run resume (equal to the uninterrupted run) and resumes with a cha
 dropped schedule, plateau, momentum and weight decay; resumes with more or fewer updates
 (stretch, squeeze, ``horizon="rebind"``, an ended schedule that holds its final value) and
 training more in memory; a callback reused for a second run; a group that joins late (alone,
-with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, too long, twice, after
-a plateau cut, next to momentum and weight decay schedules, invalid arguments, before the start,
-before a resume, after the end).
+with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, too long,
+twice, after a plateau cut, next to momentum and weight decay schedules, invalid arguments,
+before the start, before a resume, after the end).
 
 A fifth adapter
 ---------------

@@ -11,6 +11,7 @@ equal to the scenario table. How to add a runtime: the docstring of ``contract_s
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -62,15 +63,15 @@ def _cases() -> list[Any]:
     return cases
 
 
-# -- Keras: one process per backend, all three started together at the first Keras case --------
+# -- Keras: one process per backend, those selected started together at the first Keras case ---
 _KERAS: dict[str, tuple[subprocess.Popen[str], str]] = {}
 _KERAS_RESULTS: dict[str, dict[str, Any]] = {}
 
 
-def _start_keras() -> None:
+def _start_keras(wanted: set[str]) -> None:
     require("keras")
-    for runtime in cs.RUNTIMES:
-        if not runtime.startswith("keras-") or runtime in _KERAS:
+    for runtime in sorted(wanted):
+        if runtime in _KERAS:
             continue
         backend = runtime.split("-", 1)[1]
         out = os.path.join(tempfile.mkdtemp(prefix=f"contract-{backend}-"), "out.json")
@@ -88,9 +89,19 @@ def _start_keras() -> None:
         _KERAS[runtime] = (proc, out)
 
 
-def _keras(runtime: str, scenario: str) -> list[cs.Trace]:
+@atexit.register
+def _stop_keras() -> None:
+    """A session that ends early (-x, an interrupt) leaves no driver running."""
+    for proc, _ in _KERAS.values():
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _keras(runtime: str, scenario: str, session: pytest.Session) -> list[cs.Trace]:
     if runtime not in _KERAS_RESULTS:
-        _start_keras()
+        selected = [getattr(item, "callspec", None) for item in session.items]
+        wanted = {c.params["runtime"] for c in selected if c is not None and "runtime" in c.params}
+        _start_keras({r for r in wanted if r.startswith("keras-")} | {runtime})
         proc, out = _KERAS[runtime]
         log, _ = proc.communicate(timeout=900)
         assert proc.returncode == 0, f"{runtime} driver failed:\n{log[-4000:]}"
@@ -103,10 +114,12 @@ def _keras(runtime: str, scenario: str) -> list[cs.Trace]:
 
 
 @pytest.mark.parametrize(("runtime", "scenario"), _cases())
-def test_contract(runtime: str, scenario: str, tmp_path: Path) -> None:
+def test_contract(
+    runtime: str, scenario: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     sc = cs.BY_NAME[scenario]
     if runtime.startswith("keras-"):
-        traces = _keras(runtime, scenario)
+        traces = _keras(runtime, scenario, request.session)
     else:
         require(
             {"torch": "torch", "lightning": "lightning", "huggingface": "transformers"}[runtime]
