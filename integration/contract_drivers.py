@@ -1,4 +1,4 @@
-"""The contract suite's drivers for the torch-based runtimes: ``run(scenario, tmp_path) -> [Trace]``.
+"""The contract suite's drivers for the torch-based runtimes: ``run(scenario, tmp) -> [Trace]``.
 
 One driver per runtime (the plain torch loop, Lightning, the Hugging Face Trainer), each building
 the same tiny model (two linear layers, ``body`` and ``head``, one parameter group each) and the

@@ -8,8 +8,9 @@ failure is recorded as ``{"driver_error": traceback}``. The applied LR is the op
 ``learning_rate`` read at each batch begin, after the lrplugins callback put the schedule in force
 (listed after it); momentum and weight decay likewise, through the optimizer's attributes as its
 train step reads them; with plain SGD, also the LR recovered from each update's weight change
-(``lr_from_weights``), what the compiled step really used. A resume loads the model saved with ``model.save`` at the end of the first
-leg's epoch (optimizer state and update counter included) and the callback state saved with it.
+(``lr_from_weights``), what the compiled step really used. A resume loads the model saved with
+``model.save`` at the end of the first leg's epoch (optimizer state and update counter included)
+and the callback state saved with it.
 """
 
 from __future__ import annotations

@@ -8,17 +8,18 @@ backends) runs every scenario of :data:`SCENARIOS`; ``integration/test_contract.
 The driver interface
 --------------------
 A driver is a function ``run(scenario, tmp_path) -> list[Trace]``: it trains a tiny model in its
-runtime as the scenario says and returns one :class:`Trace` per leg it ran (a leg that raised
-ends the list). A scenario is a sequence of :class:`Leg`\\ s (a fresh run, then resumes from the
-first leg's end-of-epoch checkpoints, a second run with the same callback object, or the same
-trainer trained for more epochs in memory), each with the adapter's keyword arguments (``monitor="score"`` stands for the runtime's name of the
-metric the scenario logs: ``val_score`` in Lightning and Keras, ``eval_score`` in Hugging Face;
-``"missing"`` for one never logged) and :class:`Act`\\ s: ``cooldown(*args)`` before the leg
-starts, when the next update is ``u``, or after the leg ended; ``add_group`` (the parameter
-group ``"head"`` joins when the next update is ``u``). The scenario also fixes the optimizer
-(plain SGD, or SGD with momentum 0.9 and weight decay 0.01), the named groups at the start, the
-metric the model logs after each epoch's evaluation (:attr:`Scenario.metric`, by epoch) and the
-evaluation cadence (every ``n`` epochs, or never). Every epoch has :data:`PE` updates.
+runtime as the scenario says and returns one :class:`Trace` per leg it ran (a leg that raised ends
+the list). A scenario is a sequence of :class:`Leg`\\ s (a fresh run, then resumes from the first
+leg's end-of-epoch checkpoints, a second run with the same callback object, or the same trainer
+trained for more epochs in memory), each with the adapter's keyword arguments
+(``monitor="score"`` stands for the runtime's name of the metric the scenario logs: ``val_score``
+in Lightning and Keras, ``eval_score`` in Hugging Face; ``"missing"`` for one never logged) and
+:class:`Act`\\ s: ``cooldown(*args)`` before the leg starts, when the next update is ``u``, or
+after the leg ended; ``add_group`` (the parameter group ``"head"`` joins when the next update is
+``u``). The scenario also fixes the optimizer (plain SGD, or SGD with momentum 0.9 and weight
+decay 0.01), the named groups at the start, the evaluation cadence (every ``n`` epochs, every
+``n`` updates, or never) and the metric each evaluation logs (:meth:`Scenario.metric_at`). Every
+epoch has :data:`PE` updates.
 
 A :class:`Trace` records what the framework APPLIED: the LR (and momentum, weight decay) of each
 parameter group read from the optimizer right before each update (a torch
@@ -118,7 +119,7 @@ class Act:
 
 @dataclass(frozen=True)
 class Leg:
-    """One ``fit`` / ``train()`` / training loop of ``epochs`` epochs (its total: ``epochs * PE``)."""
+    """One ``fit`` / ``train()`` / training loop of ``epochs`` epochs (``epochs * PE`` updates)."""
 
     epochs: int = 3
     args: Mapping[str, Any] = field(default_factory=lambda: {"schedule": S})

@@ -37,8 +37,8 @@ pytestmark = pytest.mark.slow
 _AFTER_END = "issue 21: a cooldown requested after the run ended is kept for the resumed run"
 XFAIL: dict[tuple[str, str], str] = {
     ("torch", "resume_added_momentum_wd"): (
-        "issue 21: momentum=/weight_decay= added on a resume (torch: the checkpoint's group records "
-        "have no base momentum, KeyError 'momentum' at the first update)"
+        "issue 21: momentum=/weight_decay= added on a resume (torch: the checkpoint's group "
+        "records have no base momentum, KeyError 'momentum' at the first update)"
     ),
     ("torch", "cooldown_after_end"): (
         f"{_AFTER_END} (torch: the scheduler cannot tell that its loop ended, records the cooldown "
