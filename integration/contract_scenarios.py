@@ -23,11 +23,11 @@ epoch has :data:`PE` updates.
 
 A :class:`Trace` records what the framework APPLIED: the LR (and momentum, weight decay) of each
 parameter group read from the optimizer right before each update (a torch
-``register_step_pre_hook``; Keras: the optimizer's ``learning_rate`` at each batch begin), keyed
-by the update index; the warnings of lrplugins (their message starts with the adapter's class
-name); the exception that ended the leg (type names with their bases, message); and the
-exceptions the driver caught from the actions (an invalid ``cooldown`` must raise, and training
-goes on).
+``register_step_pre_hook``; Keras: the optimizer's ``learning_rate`` at each batch begin and, with
+plain SGD, the LR recovered from the update's weight change), keyed by the update index; the
+warnings of lrplugins (their message starts with the adapter's class name); the exception that
+ended the leg (type names with their bases, message); and the exceptions the driver caught from
+the actions (an invalid ``cooldown`` must raise, and training goes on).
 
 Expected values never come from an adapter: :attr:`Scenario.expect` computes them from the core
 schedule objects (``BASE * s.bind(total_steps=N).cooldown(at=6, steps=4)(u)``), from torch's
