@@ -48,7 +48,7 @@ dropped schedule, plateau, momentum and weight decay; resumes with more or fewer
 training more in memory; a callback reused for a second run; a group that joins late (alone,
 with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, too long,
 twice, after a plateau cut, next to momentum and weight decay schedules, invalid arguments,
-before the start, before a resume, after the end).
+before the start, before a resume, after the end for a resumed or a new run).
 
 A fifth adapter
 ---------------
@@ -862,6 +862,25 @@ SCENARIOS: tuple[Scenario, ...] = (
                 )
             ),
         ],
+    ),
+    Scenario(
+        "cooldown_after_end_fresh",
+        "cooldown(4) after the run ended, then a new run with the same callback: from its start",
+        (
+            Leg(3, {"schedule": C}, acts=(Act("cooldown", "after", (4,)),)),
+            Leg(3, {"schedule": C}, same=True),
+        ),
+        lambda sc: [
+            LegExpect(lr([body(C, 12)], 0, 12)),
+            LegExpect(
+                lr(
+                    [lambda u: BASE["body"] * C.bind(total_steps=12).cooldown(at=0, steps=4)(u)],
+                    0,
+                    12,
+                )
+            ),
+        ],
+        support={"torch": _NO_REUSE},
     ),
 )
 
