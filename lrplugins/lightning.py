@@ -16,7 +16,8 @@ cosine(warmup_steps='5%', final=0.1)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -106,6 +107,15 @@ class LRSchedulerCallback(RunViews, _Callback):
       Lightning's range test (``LearningRateFinder``, ``Tuner.lr_find``) runs beside it;
     * it is a ``pytorch_lightning`` callback too (the package's older name), when installed.
 
+    On the samples or tokens clock (a schedule with ``"Nsp"`` / ``"Ntok"`` durations, e.g.
+    ``lrplugins.wsd(total_steps="300Btok", warmup_steps="2Btok")``) the update's LR is
+    ``base_lr * schedule(n)`` with ``n`` the samples (tokens) consumed by all ranks before it:
+    ``count(batch)`` is taken at the end of every training batch, the micro-batches of one update
+    (``accumulate_grad_batches``) are summed, then the ranks (one all-reduce per update with
+    several processes), and the clock moves on after the update. The clock is saved in
+    checkpoints; a resume continues it. With tensor (model) parallelism, where several ranks see
+    the same batch, make ``count`` return this rank's share.
+
     Args:
         schedule: a schedule (multiplier of each group's base LR), its ``to_config()`` dict, or a
             dict from group names / indices / ``"*"`` to schedules.
@@ -121,6 +131,12 @@ class LRSchedulerCallback(RunViews, _Callback):
             with ``name``), plus ``/opt{i}`` with several optimizers and ``/pg{j}`` with several
             groups.
         name: distinguishes the checkpoint state (and logged keys) of several instances.
+        count: on the samples / tokens clock, ``count(batch) -> int``: the samples (tokens) in
+            one training batch on this rank, an int >= 0 or a 0-d integer tensor (summed on the
+            device, read once per update). Default on the samples clock: the batch's leading
+            dimension (of the first tensor in it: a tensor, tuple/list or dict). Required on
+            the tokens clock, e.g. ``count=lambda batch: batch["input_ids"].numel()`` (or
+            ``batch["attention_mask"].sum()`` to leave out padding). Refused on the update clock.
 
     >>> import lrplugins as lrp
     >>> cb = LRSchedulerCallback(
@@ -144,6 +160,7 @@ class LRSchedulerCallback(RunViews, _Callback):
         optimizers: int | Sequence[int] | None = None,
         log_lr: bool = False,
         name: str | None = None,
+        count: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -161,6 +178,13 @@ class LRSchedulerCallback(RunViews, _Callback):
             raise TypeError(f"{owner}(): log_lr must be a bool, got {log_lr!r}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"{owner}(): name must be a str or None, got {name!r}")
+        if count is not None and not callable(count):
+            raise TypeError(
+                f"{owner}(): count must be a callable, batch -> the samples (tokens) in it on "
+                f"this rank, or None; got {count!r}"
+            )
+        self.count = count
+        _check_count(owner, self._run, count, "")
         self.optimizers: tuple[int, ...] | None = _indices(owner, optimizers)
         self.log_lr = log_lr
         self.name = name
@@ -179,6 +203,11 @@ class LRSchedulerCallback(RunViews, _Callback):
         self._before: Any = None  # the monitored value when the current validation started
         self._fed_epoch = -1
         self._validated_epoch = -1
+        # samples / tokens clock: counts of the batches since the last update, on this rank
+        self._counted = 0
+        self._counted_tensors: list[torch.Tensor] = []
+        self._bad_count = ""  # the first count of those batches that is negative
+        self._stepped = False  # a driven optimizer stepped in the current batch
         self._run.on_change = self._changed
 
     # -- identity, views and state --------------------------------------------------------------
@@ -255,8 +284,19 @@ class LRSchedulerCallback(RunViews, _Callback):
             int(total) if known else None,
             spe,
             at=None if counters is None else dict(counters),
-            hint=_hint(total, spe),
+            hint=_hint(total, spe) if run.clock == "steps" else "",  # else the total is its own
         )
+        if run.clock != "steps" or self.count is not None:  # the checkpoint's clock may differ
+            _check_count(owner, run, self.count, " (the schedule in force at train start)")
+        if decision == "foreign" and run.clock != "steps":
+            raise MisconfigurationException(
+                f"{owner}: resuming at update {step} from a checkpoint that holds no state of "
+                f"this callback (key {self.state_key!r}): the {run.clock} consumed before it are "
+                f"not known, so neither is where the {run.clock} schedule stands. Resume with "
+                "the callback that wrote the checkpoint."
+            )
+        self._counted, self._counted_tensors, self._bad_count = 0, [], ""
+        self._stepped = False
         for i in driven:
             groups = opts[i].param_groups
             if decision == "foreign":  # resuming, but not from this callback's state
@@ -296,6 +336,7 @@ class LRSchedulerCallback(RunViews, _Callback):
             return  # an optimizer driven by another callback (see ``optimizers``)
         step = trainer.global_step if self._counters is None else self._counters[i]
         lrs = self._apply(trainer.optimizers[i], i, step)
+        self._stepped = True
         if self._counters is not None:
             self._counters[i] += 1
         if self.log_lr:
@@ -316,7 +357,13 @@ class LRSchedulerCallback(RunViews, _Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        """Pre-set the LR of the next update, so monitors reading it at batch start see it."""
+        """Count the batch on the samples / tokens clock and, after an update, move the clock on;
+        pre-set the LR of the next update, so monitors reading it at batch start see it."""
+        if self._run.clock != "steps" and self._trainer is not None:
+            self._count_batch(trainer, batch, batch_idx)
+            if self._stepped:
+                self._stepped = False
+                self._run.advance(self._consumed(trainer))
         self._apply_all(trainer)
 
     @override
@@ -392,9 +439,7 @@ class LRSchedulerCallback(RunViews, _Callback):
 
     def _feed(self, trainer: pl.Trainer, value: Any, *, final: bool) -> None:
         run = self._run
-        if isinstance(value, torch.Tensor) and value.numel() != 1:
-            run.observe(value.tolist())  # raises, naming the monitor
-        strategy = trainer.strategy
+        strategy = trainer.strategy  # a value that is not one number: raised on every rank
         value = run.agree(
             value,
             trainer.world_size,
@@ -408,6 +453,60 @@ class LRSchedulerCallback(RunViews, _Callback):
             return
         self._fed_epoch = trainer.current_epoch
         run.observe(value)
+
+    def _count_batch(self, trainer: pl.Trainer, batch: Any, batch_idx: int) -> None:
+        """Add this rank's count of one training batch to those of the update in progress."""
+        owner = type(self).__name__
+        n = _leading(owner, batch) if self.count is None else self.count(batch)
+        if isinstance(n, torch.Tensor):
+            if n.ndim != 0 or n.is_floating_point() or n.is_complex() or n.dtype == torch.bool:
+                raise TypeError(
+                    f"{owner}: count(batch) must give the {self._run.clock} in the batch as an "
+                    f"int >= 0 or a 0-d integer tensor; got a tensor of shape "
+                    f"{tuple(n.shape)} and dtype {n.dtype} for batch {batch_idx}"
+                )
+            self._counted_tensors.append(n)
+            return
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(
+                f"{owner}: count(batch) must give the {self._run.clock} in the batch as an int "
+                f">= 0 or a 0-d integer tensor; got {n!r} for batch {batch_idx}"
+            )
+        if n < 0 and not self._bad_count:
+            self._bad_count = f"{int(n)} for batch {batch_idx}"
+            if trainer.world_size == 1:
+                self._consumed(trainer)  # raises
+        self._counted += int(n)
+
+    def _consumed(self, trainer: pl.Trainer) -> int:
+        """The samples / tokens the update just taken consumed on all ranks (one all-reduce with
+        several processes; one read of the device with tensor counts)."""
+        local, tensors, bad = self._counted, self._counted_tensors, self._bad_count
+        self._counted, self._counted_tensors, self._bad_count = 0, [], ""
+        world = trainer.world_size
+        if world == 1 and not tensors:
+            n, negative = local, int(bool(bad))
+        else:
+            device = trainer.strategy.root_device
+            total = torch.tensor([local, int(bool(bad))], dtype=torch.int64, device=device)
+            if tensors:
+                counts = torch.stack([t.to(device=device, dtype=torch.int64) for t in tensors])
+                total += torch.stack([counts.sum(), (counts < 0).sum()])
+            if world > 1:
+                if torch.distributed.is_available() and torch.distributed.is_initialized():
+                    torch.distributed.all_reduce(total)  # a sum, without reduce()'s barrier
+                else:
+                    total = trainer.strategy.reduce(total, reduce_op="sum")
+            n, negative = (int(x) for x in total.tolist())
+        if negative:
+            where = bad or (
+                "a negative tensor for a batch of this update" if tensors else "on another rank"
+            )
+            raise ValueError(
+                f"{type(self).__name__}: count(batch) must give the {self._run.clock} in the "
+                f"batch as an int >= 0, got {where}"
+            )
+        return n
 
     def _end(self) -> None:
         """The run ended, raised, or never began: stop writing, let the engine close it."""
@@ -545,8 +644,9 @@ class LRSchedulerCallback(RunViews, _Callback):
         return [base] if n_groups == 1 else [f"{base}/pg{j}" for j in range(n_groups)]
 
     def _apply(self, optimizer: Any, i: int, step: int) -> list[float]:
-        self._run.step = step
-        return write_groups(self._run, i, step, optimizer.param_groups)
+        run = self._run
+        run.step = step
+        return write_groups(run, i, run.now(step), optimizer.param_groups)
 
     def _apply_all(self, trainer: pl.Trainer) -> None:
         opts = trainer.optimizers
@@ -580,6 +680,47 @@ def _run_length(trainer: pl.Trainer) -> tuple[float, int | None]:
         if trainer.max_steps is not None and trainer.max_steps > 0:
             total = min(total, trainer.max_steps)
     return total, math.ceil(batches / accumulate.get_accumulate_grad_batches(0))
+
+
+def _check_count(owner: str, run: RunState, count: Any, where: str) -> None:
+    """``count`` fits the run's clock: required on the tokens clock, refused on the update clock."""
+    if run.clock == "steps" and count is not None:
+        raise ValueError(
+            f"{owner}(): count= is for a schedule on the samples or tokens clock (durations in "
+            f"'Nsp'/'Ntok'); {run.schedule!r}{where} counts optimizer updates: drop count="
+        )
+    if run.clock == "tokens" and count is None:
+        raise TypeError(
+            f"{owner}(): the schedule{where} runs on the tokens clock, and the tokens of a batch "
+            "cannot be guessed: pass count=, the tokens in one training batch on this rank, "
+            'e.g. count=lambda batch: batch["input_ids"].numel() (or '
+            'batch["attention_mask"].sum() to leave out padding)'
+        )
+
+
+def _leading(owner: str, batch: Any) -> int:
+    """The samples in ``batch``: the leading dimension of the first tensor in it (depth first
+    through tuples, lists and dicts)."""
+    pending = [batch]
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, torch.Tensor):
+            if item.ndim > 0:
+                return int(item.shape[0])
+            found = "its first tensor is 0-d"
+            break
+        if isinstance(item, Mapping):
+            pending[:0] = list(item.values())
+        elif isinstance(item, (tuple, list)):
+            pending[:0] = list(item)
+    else:
+        found = "it holds no tensor"
+    raise TypeError(
+        f"{owner}: on the samples clock the default count is the leading dimension of the "
+        f"batch's first tensor, and this batch ({type(batch).__name__}) has none ({found}): pass "
+        "count=, the samples in one training batch on this rank, e.g. "
+        "count=lambda batch: len(batch.ids)"
+    )
 
 
 def _can_validate(trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[bool, str]:
