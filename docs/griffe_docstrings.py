@@ -5,7 +5,9 @@ extension rewrites them for the docs build only (the package is unchanged):
 
 * ``>>>`` examples (with their ``...`` lines and output) become fenced ``pycon`` blocks, so their
   output (``[1.0, 0.5]``) is not read as a Markdown link;
-* ``:class:`x``` / ``:meth:`x``` / ``:attr:`x``` / ``:func:`x``` roles become code spans;
+* ``:class:`x``` / ``:meth:`x``` / ``:attr:`x``` / ``:func:`x``` roles become code spans, and a
+  paragraph ending in reST's ``::`` (an indented literal block follows, which Markdown also reads
+  as code) ends in ``:``;
 * in a section (``Args:``, ``Raises:``, ...), an entry naming several parameters
   (``min_lr, max_lr, steps: see ...``) becomes one entry per name, and a continuation line written
   at the entry's indentation is indented under it.
@@ -85,6 +87,7 @@ def _fence_doctests(lines: list[str]) -> list[str]:
 def markdown_docstring(text: str) -> str:
     """The docstring ``text`` rewritten for the Markdown renderer (see the module docstring)."""
     text = _ROLE.sub(r"`\1`", text)
+    text = re.sub(r"(?<=\S)::$", ":", text, flags=re.MULTILINE)
     lines = _fence_doctests(_sections(text.splitlines()))
     return "\n".join(lines)
 
