@@ -66,7 +66,8 @@ class _Multiplier:
         self.run, self.index = run, index
 
     def __call__(self, step: int) -> float:
-        return self.run.group_multiplier(self.run.groups[0][self.index], step)
+        run = self.run
+        return run.group_multiplier(run.groups[0][self.index], run.now(step))
 
     def refresh(self, record: dict[str, Any]) -> None:
         self.__dict__[_STATE_KEY] = record
@@ -94,9 +95,9 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
     """Drive every parameter group's LR (and momentum, weight decay) from a schedule.
 
     ``lr = base_lr * schedule(step) * plateau.scale`` with ``step`` the optimizer updates taken
-    (``gradient_accumulation_steps`` is handled). The behaviour every adapter shares (binding,
-    horizon changes on resume, the metric rules, cooldowns, per-group schedules) is
-    :class:`lrplugins.RunState`'s, described in the README. Hugging Face specifics:
+    (``gradient_accumulation_steps`` is handled), or the tokens seen (below). The behaviour every
+    adapter shares (binding, horizon changes on resume, the metric rules, cooldowns, per-group
+    schedules) is :class:`lrplugins.RunState`'s, described in the README. Hugging Face specifics:
 
     * at ``on_train_begin`` the Trainer's own ``LambdaLR`` (any ``lr_scheduler_type`` but
       ``"reduce_lr_on_plateau"``/``"greedy"``) gets this run as its ``lr_lambdas``, so the Trainer
@@ -104,6 +105,13 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
       ``warmup_steps``, ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` are not used (one warning
       says so; put the warmup in the schedule);
     * the run length is ``state.max_steps``;
+    * a schedule in tokens (``"Ntok"`` durations, ``total_steps="300Btok"``) runs on the Trainer's
+      own ``state.num_input_tokens_seen`` (summed over processes, padding included unless
+      ``include_num_input_tokens_seen="non_padding"``): update ``k`` gets
+      ``base_lr * schedule(tokens seen before k)``; it needs
+      ``TrainingArguments(include_num_input_tokens_seen=True)`` (refused at train begin without
+      it); a resume goes on from the clock saved with the run state (a warning if the Trainer's
+      count differs). A schedule in samples (``"Nsp"``) is refused: the Trainer counts none;
     * ``monitor`` is an evaluation metric, with or without the ``eval_`` prefix; with several eval
       datasets name one by its full key (``"eval_val_hard_loss"``): the other datasets'
       evaluations are skipped, and it is missing only when no dataset of the round has it;
@@ -166,6 +174,10 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         self._begin_step = 0
         self._hook: Any = None  # the raw optimizer's step pre-hook
         self._fed = -1  # the global step of the last evaluation fed to the plateau
+        # the tokens clock: the Trainer's num_input_tokens_seen when last read, and the clock
+        # value of the update last taken (what its logged values were computed at)
+        self._seen = 0
+        self._taken = 0
         # the evaluation round (every eval dataset at one global step) under way: its step, and
         # the metrics of its datasets so far, None once one of them fed the plateau
         self._round: tuple[int, dict[str, Any] | None] | None = None
@@ -195,6 +207,7 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         owner = type(self).__name__
         run = self._run
         sched = _check_scheduler(owner, lr_scheduler)
+        _check_clock(owner, run.clock, args)
         _warn_overridden(owner, args)
         run.check_feedable(
             str(args.eval_strategy) not in ("no", "IntervalStrategy.NO"), "eval_strategy='no'"
@@ -216,14 +229,25 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             self._fed = int(run.load_state_dict(saved).get("fed", -1))
         # fresh, resume or foreign (a second train() on the same Trainer starts at step 0); a
         # cooldown asked for while no train() was in progress starts at this first update
-        decision = run.begin(state.global_step, total, spe, hint=_hint(spe))
+        decision = run.begin(state.global_step, total, spe, hint=_hint(spe, run.clock))
+        try:  # the checkpoint's schedules replace the live ones: their clock too
+            _check_clock(owner, run.clock, args)
+        except ValueError:
+            run.end()
+            raise
+        self._sync_clock(owner, decision, state)
         if decision == "resume":
             _warn_missed_evaluation(owner, run, args, state, spe, self._fed)
         elif decision == "foreign":
+            where = (
+                "the saved step"
+                if run.clock == "steps"
+                else f"the Trainer's num_input_tokens_seen ({run.clock_value})"
+            )
             warnings.warn(
                 f"{owner}: resuming at step {state.global_step} from a checkpoint whose "
-                "scheduler state was not written by this callback; the schedule continues from "
-                "the saved step, the plateau (if any) starts from scratch.",
+                f"scheduler state was not written by this callback; the schedule continues from "
+                f"{where}, the plateau (if any) starts from scratch.",
                 stacklevel=2,
             )
         raw = getattr(sched.optimizer, "optimizer", sched.optimizer)  # inside accelerate's wrapper
@@ -244,6 +268,47 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         # on_pre_optimizer_step) takes part in it at its s(0)
         self._hook = raw.register_step_pre_hook(self._before_update)
         self._apply()
+
+    def _sync_clock(self, owner: str, decision: str, state: TrainerState) -> None:
+        """On the tokens clock, start from the Trainer's ``num_input_tokens_seen`` (a new run, or a
+        checkpoint without our state), or check that it agrees with the restored clock."""
+        run = self._run
+        if run.clock != "tokens":
+            return
+        seen = int(state.num_input_tokens_seen)
+        if decision in ("fresh", "foreign"):
+            run.advance(seen)  # from 0
+        elif seen != run.clock_value:
+            warnings.warn(
+                f"{owner}: the schedule's clock stands at {run.clock_value} tokens but the "
+                f"Trainer's state.num_input_tokens_seen is {seen}; the schedule goes on from its "
+                f"own count ({run.clock_value}), as the run that saved it, adding the tokens the "
+                "Trainer counts from here.",
+                stacklevel=3,
+            )
+        self._seen = seen
+        self._taken = run.clock_value
+
+    def on_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """On the tokens clock, move it on by the tokens the Trainer counted for the update just
+        taken (all processes), before the scheduler computes the next update's LR."""
+        run, mult = self._run, self._mult
+        if mult is None or run.clock != "tokens":
+            return
+        seen = int(state.num_input_tokens_seen)
+        if seen == 0:
+            raise RuntimeError(
+                f"{type(self).__name__}: the Trainer counted no input tokens for update "
+                f"{state.global_step}, so a schedule in tokens cannot move: its inputs have no "
+                "key named by the model's main_input_name (default 'input_ids'; the Trainer "
+                "logged a warning). Set model.main_input_name, or name the tokens 'input_ids'."
+            )
+        self._taken = run.clock_value
+        run.advance(seen - self._seen)
+        self._seen = seen
+        mult.refresh(self._record())  # the clock, as scheduler.pt saves it
 
     def on_evaluate(
         self,
@@ -287,7 +352,9 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         sched = self._scheduler
         if sched is None or logs is None or "learning_rate" not in logs:
             return
-        extra = _named_values(self._run, state.global_step - 1, sched.optimizer.param_groups)
+        extra = _named_values(
+            self._run, self._last(state.global_step), sched.optimizer.param_groups
+        )
         logs.update(extra)
         last = state.log_history[-1] if state.log_history else {}
         if extra and last.get("step") == state.global_step and "learning_rate" in last:
@@ -317,7 +384,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         if sched is None or mult is None:
             return
         mult.refresh(self._record())
-        lrs: list[Any] = write_groups(self._run, 0, sched.last_epoch, sched.optimizer.param_groups)
+        t = self._run.now(sched.last_epoch)
+        lrs: list[Any] = write_groups(self._run, 0, t, sched.optimizer.param_groups)
         sched._last_lr = lrs  # what get_last_lr() returns, i.e. what the Trainer logs
 
     def on_pre_optimizer_step(
@@ -345,7 +413,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         groups = sched.optimizer.param_groups
         if len(groups) == len(sched.base_lrs):
             return
-        self._run.lrs(0, sched.last_epoch, groups)  # records the new groups (join = this update)
+        # records the new groups (join = this update)
+        self._run.lrs(0, self._run.now(sched.last_epoch), groups)
         records = self._run.groups[0]
         for i in range(len(sched.base_lrs), len(groups)):
             sched.lr_lambdas.append(_Multiplier(self._run, i))
@@ -359,7 +428,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         sched = self._scheduler
         if sched is not None and len(self._run.scheduled) > 1:
             self._run.step = state.global_step
-            write_groups(self._run, 0, state.global_step, sched.optimizer.param_groups)
+            t = self._run.now(state.global_step)
+            write_groups(self._run, 0, t, sched.optimizer.param_groups)
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -369,7 +439,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         hold the next update's), so the logged ``learning_rate`` is the applied one."""
         sched = self._scheduler
         if _LOGS_AFTER_SCHEDULER_STEP and sched is not None and sched.last_epoch > self._begin_step:
-            last: list[Any] = self._run.lrs(0, sched.last_epoch - 1, sched.optimizer.param_groups)
+            groups = sched.optimizer.param_groups
+            last: list[Any] = self._run.lrs(0, self._last(sched.last_epoch), groups)
             sched._last_lr = last
 
     def on_epoch_end(
@@ -378,6 +449,10 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         """An evaluation round at the last update of the epoch is over (the epoch's own comes
         next, as a round of its own)."""
         self._settle()
+
+    def _last(self, step: int) -> int:
+        """The clock value of the update just taken, ``step`` being the index of the next one."""
+        return step - 1 if self._run.clock == "steps" else self._taken
 
     def _keys(self) -> tuple[str, ...]:
         """The keys the monitor may have in the metrics: as given, and with the ``eval_`` prefix."""
@@ -556,7 +631,29 @@ def _warn_overridden(owner: str, args: TrainingArguments) -> None:
         )
 
 
-def _hint(spe: int | None) -> str:
+def _check_clock(owner: str, clock: str, args: TrainingArguments) -> None:
+    """Refuse the samples clock (the Trainer counts no samples), and the tokens clock when the
+    Trainer does not count tokens."""
+    if clock == "samples":
+        raise ValueError(
+            f"{owner}: the schedule runs on the samples clock ('Nsp' durations), but the Trainer "
+            "counts no samples. Write its durations in tokens ('2Btok', read from the Trainer's "
+            "num_input_tokens_seen) or in optimizer updates (ints, 'Nep', 'N%'), or count samples "
+            "in a plain torch loop with lrplugins.torch.LRScheduler.step(samples=n)."
+        )
+    value = getattr(args, "include_num_input_tokens_seen", None)
+    if clock == "tokens" and value in (False, None, "no"):
+        raise ValueError(
+            f"{owner}: the schedule runs on the tokens clock ('Ntok' durations), read from the "
+            "Trainer's state.num_input_tokens_seen, which the Trainer counts only with "
+            "TrainingArguments(include_num_input_tokens_seen=True); got "
+            f"include_num_input_tokens_seen={value!r}."
+        )
+
+
+def _hint(spe: int | None, clock: str = "steps") -> str:
+    if clock != "steps":  # the engine's message shows the total to give; max_steps cannot
+        return ""
     hints = ["Set TrainingArguments(max_steps=N) or pass total_steps=N to the schedule."]
     if spe is None:
         hints.append(
