@@ -149,3 +149,13 @@ def test_contract_table_is_generated_into_the_run_state_page():
     hooks = _hooks()
     assert hooks.CONTRACT_TABLE in text
     assert hooks.contract_table(ROOT) == cs.readme_table()
+
+
+def test_readme_links_resolve():
+    """Every relative link or image of the README names a file of the repository (the docs build
+    checks the pages' own links with --strict; the README is not one of them)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    local = [t.split("#")[0] for t in targets if "://" not in t and not t.startswith("#")]
+    missing = [t for t in local if t and not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
