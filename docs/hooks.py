@@ -9,6 +9,9 @@ schedules' ``total_steps``), or over the block's ``x`` (a list of clock values, 
 the site as ``NAME.png`` next to the page, so the page shows it with ``![...](NAME.png)``. The same
 blocks run in ``integration/test_docs.py``.
 
+A line ``<!-- plot NAME: SPEC -->`` (the catalog's) becomes the picture ``NAME.png`` of the inline
+spec ``SPEC`` (the syntax of ``lrplugins show``) over 1000 steps, drawn the same way.
+
 The benchmark pages include the result files the benchmarks wrote (``--8<-- "benchmarks/X.md"``,
 see :func:`include_results`), so no number is retyped; the page that says
 ``<!-- contract-table -->`` gets the contract suite's scenario table, generated from its list.
@@ -77,13 +80,35 @@ def draw(code: str) -> bytes:
     return out.getvalue()
 
 
+PLOT = re.compile(r"^<!-- plot ([\w-]+): (.+) -->$", re.MULTILINE)
+PLOT_STEPS = 1000
+
+
+def plot_code(spec: str) -> str:
+    """A trace block drawing the schedule an inline spec (as ``lrplugins show`` takes) describes,
+    bound to :data:`PLOT_STEPS` steps."""
+    return (
+        "from lrplugins.spec import parse_spec\n"
+        f"traces = {{{spec!r}: parse_spec({spec!r}).bind(total_steps={PLOT_STEPS})}}\n"
+        f"steps = {PLOT_STEPS}\n"
+    )
+
+
+def plot_markers(markdown: str) -> list[tuple[str, str]]:
+    """``(name, spec)`` of every ``<!-- plot NAME: SPEC -->`` line (the catalog's pictures)."""
+    return PLOT.findall(markdown)
+
+
 def on_files(files: Any, config: Any) -> Any:
-    """Adds one generated PNG per trace block, next to its page."""
+    """Adds one generated PNG per trace block and per plot marker, next to its page."""
     from mkdocs.structure.files import File
 
     for page in list(files.documentation_pages()):
         markdown = Path(page.abs_src_path).read_text(encoding="utf-8")
         folder = Path(page.src_uri).parent
+        for name, spec in plot_markers(markdown):
+            uri = (folder / f"{name}.png").as_posix()
+            files.append(File.generated(config, uri, content=draw(plot_code(spec))))
         for name, code in trace_blocks(markdown):
             uri = (folder / f"{name}.png").as_posix()
             try:
@@ -136,6 +161,10 @@ def contract_table(root: Path) -> str:
 def on_page_markdown(markdown: str, page: Any, config: Any, **kwargs: Any) -> str:
     """Includes the benchmarks' result files and the contract table where a page asks for them."""
     root = Path(config["config_file_path"]).parent
+    markdown = PLOT.sub(
+        lambda m: f"![{m.group(2)}]({m.group(1)}.png)\n\n*`{m.group(2)}` over {PLOT_STEPS} steps*",
+        markdown,
+    )
     if CONTRACT_TABLE in markdown:
         markdown = markdown.replace(CONTRACT_TABLE, contract_table(root))
     return include_results(markdown, root)

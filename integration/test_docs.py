@@ -159,3 +159,18 @@ def test_readme_links_resolve():
     local = [t.split("#")[0] for t in targets if "://" not in t and not t.startswith("#")]
     missing = [t for t in local if t and not (ROOT / t).exists()]
     assert not missing, f"README.md links to missing files: {missing}"
+
+
+def test_every_catalog_shape_has_its_picture():
+    """Each shape of the catalog page (but ``custom``, which has no spec) has a plot marker whose
+    inline spec parses, binds and stays within [0, 1] over the plotted steps."""
+    hooks = _hooks()
+    text = (DOCS / "catalog.md").read_text(encoding="utf-8")
+    shapes = set(re.findall(r"^::: lrplugins\.(\w+)$", text, re.MULTILINE)) - {"custom"}
+    markers = hooks.plot_markers(text)
+    assert {name.removeprefix("catalog-").replace("-", "_") for name, _ in markers} == shapes
+    for name, spec in markers:
+        _, curves = hooks.trace_data(hooks.plot_code(spec))
+        values = curves[spec]
+        assert len(values) == hooks.PLOT_STEPS + 1, name
+        assert all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values), name
