@@ -332,6 +332,21 @@ def test_a_resume_without_the_callbacks_state_is_refused_on_the_samples_clock(
         trainer(tmp_path, [cb]).fit(Model(), samples_loader(), ckpt_path=tmp_path / "a.ckpt")
 
 
+def test_a_checkpoint_on_the_tokens_clock_needs_count_to_resume(tmp_path: Path) -> None:
+    schedule = lrp.cosine(total_steps="200tok")
+    cb = LRSchedulerCallback(schedule, count=lambda b: b["input_ids"].numel())
+    t = trainer(tmp_path, [cb], max_epochs=1)
+    t.fit(Model(tokens=True), tokens_loader())
+    t.save_checkpoint(tmp_path / "a.ckpt")
+    later = LRSchedulerCallback(lrp.cosine())  # the checkpoint's schedule wins, with a warning
+    t = trainer(tmp_path, [later], max_epochs=2)
+    with (
+        pytest.warns(UserWarning, match=r"the checkpoint's is used"),
+        pytest.raises(TypeError, match=r"schedule \(the checkpoint's\) runs on the tokens"),
+    ):
+        t.fit(Model(tokens=True), tokens_loader(), ckpt_path=tmp_path / "a.ckpt")
+
+
 # ------------------------------------------------------------------------------------------------
 # Refusals
 # ------------------------------------------------------------------------------------------------

@@ -287,7 +287,7 @@ class LRSchedulerCallback(RunViews, _Callback):
             hint=_hint(total, spe) if run.clock == "steps" else "",  # else the total is its own
         )
         if run.clock != "steps" or self.count is not None:  # the checkpoint's clock may differ
-            _check_count(owner, run, self.count, " (the schedule in force at train start)")
+            _check_count(owner, run, self.count, " (the checkpoint's)")
         if decision == "foreign" and run.clock != "steps":
             raise MisconfigurationException(
                 f"{owner}: resuming at update {step} from a checkpoint that holds no state of "
