@@ -488,6 +488,30 @@ def errors() -> str:
     return "ok"
 
 
+@scenario
+def clock_refused() -> str:
+    """A schedule in samples or tokens is refused by LearningRateSchedule and the callback (as
+    the schedule, momentum, or a restored state's), saying to write it in updates; nothing
+    trains."""
+    words = ["clock", "update count", "optimizer updates"]
+    tokens, samples = lrp.cosine(total_steps="300Btok"), lrp.linear(warmup_steps="512sp", total_steps="10Ksp")
+    expect(ValueError, ["tokens", *words], lambda: LearningRateSchedule(tokens, 0.1))
+    expect(ValueError, ["samples", *words], lambda: LearningRateSchedule(samples.to_config(), 0.1))
+    expect(ValueError, ["tokens", *words], lambda: LRSchedulerCallback(tokens))
+    expect(ValueError, ["samples", *words], lambda: LRSchedulerCallback(samples, plateau=lrp.Plateau(), monitor="loss"))
+    expect(ValueError, ["momentum", "tokens"],
+           lambda: LRSchedulerCallback(lrp.constant(), momentum=lrp.cosine(total_steps="1Mtok")))
+    # a state saved on the tokens clock (e.g. by lrplugins.torch) is refused before any update
+    state = LRSchedulerCallback(lrp.cosine()).state_dict()
+    state.update(schedule=tokens.to_config(), clock={"unit": "tokens", "value": 4096})
+    model, cb = linear_model(keras.optimizers.SGD(0.1)), LRSchedulerCallback(lrp.cosine())
+    expect(ValueError, ["load_state_dict", "tokens", *words], lambda: cb.load_state_dict(state))
+    fit(model, data(16), 1, [cb])  # the refused state left the callback as it was
+    if cb.run_state.clock != "steps":
+        raise AssertionError(f"the refused state changed the run: {cb.run_state.clock}")
+    return "ok"
+
+
 def _fit_generator(gen: Callable[[], Any]) -> Any:
     """A generator with no length: fit() cannot tell the run length."""
     model = linear_model(keras.optimizers.SGD(0.1))

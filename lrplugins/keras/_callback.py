@@ -18,7 +18,7 @@ from .._run import Profile, RunViews, adapter_run
 from .._schedules import Schedule
 from . import _hypers
 from ._resume import resume_point
-from ._schedule import LearningRateSchedule, compilable
+from ._schedule import LearningRateSchedule, clock_refused, compilable
 
 
 class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
@@ -120,7 +120,7 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         )
         self._given = None if schedule is None else compilable("LRSchedulerCallback", run.schedule)
         for hyper in run.scheduled[1:]:  # momentum, weight_decay: compilable too
-            compilable("LRSchedulerCallback", (run.spec(hyper) or {})["*"])
+            compilable("LRSchedulerCallback", (run.spec(hyper) or {})["*"], hyper)
         run.on_change = self._mark
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self._lrs: LearningRateSchedule | None = None
@@ -179,6 +179,13 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         self._load(state)
 
     def _load(self, state: dict[str, Any]) -> None:
+        clock = state.get("clock") if isinstance(state, dict) else None
+        if isinstance(clock, dict):  # saved by another adapter's run on a samples / tokens clock
+            raise clock_refused(
+                "LRSchedulerCallback.load_state_dict()",
+                "the state's schedule",
+                str(clock.get("unit")),
+            )
         extras = self._run.load_state_dict(state)
         self._loaded = {"step": int(extras.get("step", 0)), "epoch": int(extras.get("epoch", 0))}
 

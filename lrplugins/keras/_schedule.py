@@ -16,8 +16,9 @@ KERAS_OPS = ArrayOps(ops)
 """``schedule.evaluate(t, KERAS_OPS)`` evaluates a schedule on a float32 ``keras.ops`` tensor."""
 
 
-def compilable(owner: str, schedule: Any) -> Schedule:
-    """``schedule`` (or its config dict) as a schedule that has a graph form and a config."""
+def compilable(owner: str, schedule: Any, name: str = "schedule") -> Schedule:
+    """``schedule`` (or its config dict, the argument ``name``) as a schedule that has a graph form
+    and a config, on the update clock."""
     schedule = from_config(schedule) if isinstance(schedule, dict) else schedule
     if not isinstance(schedule, Schedule):
         raise TypeError(f"{owner}(): schedule must be an lrplugins schedule, got {schedule!r}")
@@ -28,7 +29,21 @@ def compilable(owner: str, schedule: Any) -> Schedule:
             f"{owner}(): schedule {schedule!r} cannot run inside a Keras train step or be saved "
             f"with the model ({exc})"
         ) from None
+    if schedule.clock != "steps":
+        raise clock_refused(f"{owner}()", f"{name} {schedule!r}", schedule.clock)
     return schedule
+
+
+def clock_refused(owner: str, what: str, clock: str) -> ValueError:
+    """The refusal of a samples / tokens schedule: Keras's schedule sees only the update count."""
+    unit = "Nsp" if clock == "samples" else "Ntok"
+    return ValueError(
+        f"{owner}: {what} runs on the {clock} clock ('{unit}' durations), but a Keras learning "
+        f"rate schedule sees only the optimizer's update count, never the {clock} an update "
+        "consumed. Write its durations in optimizer updates (ints, 'Nep' or 'N%'; with a fixed "
+        f"batch, {clock} / {clock} per update), or count {clock} in a plain torch loop with "
+        f"lrplugins.torch.LRScheduler.step({clock}=n)."
+    )
 
 
 @keras.saving.register_keras_serializable(package="lrplugins")
@@ -42,7 +57,9 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     Args:
         schedule: an lrplugins schedule (a multiplier of ``base_lr``) or its config dict; unbound
-            only when :class:`LRSchedulerCallback` binds it. ``lrplugins.custom`` is refused.
+            only when :class:`LRSchedulerCallback` binds it. ``lrplugins.custom`` is refused, and
+            so is a schedule in samples or tokens (``"512sp"``, ``"2Btok"``): the optimizer
+            passes only its update count.
         base_lr: the base learning rate (absolute, > 0).
         scale: a constant multiplier (>= 0): the plateau scale the callback keeps here.
         gradient_accumulation_steps: micro-batches per optimizer update (>= 1).
