@@ -137,6 +137,8 @@ class LRSchedulerCallback(RunViews, _Callback):
             dimension (of the first tensor in it: a tensor, tuple/list or dict). Required on
             the tokens clock, e.g. ``count=lambda batch: batch["input_ids"].numel()`` (or
             ``batch["attention_mask"].sum()`` to leave out padding). Refused on the update clock.
+            A strategy that pickles the callbacks (``"ddp_spawn"``) needs a module-level
+            function rather than a lambda.
 
     >>> import lrplugins as lrp
     >>> cb = LRSchedulerCallback(
