@@ -104,9 +104,26 @@ def test_a_late_group_starts_its_clock_where_the_run_stands():
 
 
 def test_every_schedule_of_a_run_shares_one_clock():
-    with pytest.raises(ValueError, match=r"schedule runs on the tokens clock but momentum on the samples"):
+    with pytest.raises(
+        ValueError, match=r"schedule runs on the tokens clock but momentum on the samples"
+    ):
         RunState("Owner", S, momentum=lrp.linear(total_steps="1Msp"))
     # a schedule whose durations fit every clock takes the run's
     run_ = RunState("Owner", {"head": S, "*": lrp.linear(warmup_steps="10%")})
     run_.begin(0, total_steps=5)  # the trainer's update count is not the tokens total
     assert run_.total_steps == 1000 and run_.clock == "tokens"
+
+
+def test_a_resume_onto_another_clock_says_the_checkpoints_is_used():
+    opt, first = make(S)
+    run(opt, first, BATCHES[:3])
+    opt, other = make(lrp.cosine(total_steps=100))
+    with pytest.warns(
+        UserWarning, match="checkpoint's schedules run on the tokens clock, this run's"
+    ):
+        other.load_state_dict(first.state_dict())
+    assert other.run_state.clock == "tokens"
+    opt, unbound = make(lrp.cosine(warmup_steps="2Ktok"))
+    with pytest.raises(lrp.UnboundScheduleError) as err:
+        unbound.run_state.begin(0, total_steps=10, hint="Set max_steps.")
+    assert "max_steps" not in str(err.value) and "total_steps in tokens" in str(err.value)

@@ -338,7 +338,9 @@ class RunState(Groups, MetricPolicy):
                     name = SPEC_ARGS[hyper] + ("" if key == "*" else f"[{key!r}]")
                     raise UnboundScheduleError(
                         f"{self.owner}: cannot bind {name}={s!r}: missing "
-                        f"{'; '.join(bound.missing)}." + (f" {hint}" if hint else "")
+                        f"{'; '.join(bound.missing)}."
+                        # the trainer's hint is about update counts: not for a samples/tokens run
+                        + (f" {hint}" if hint and self.clock == "steps" else "")
                     )
         self._bound = self.in_progress = True
         self._invalidate()
@@ -382,7 +384,14 @@ class RunState(Groups, MetricPolicy):
                     stacklevel=4,
                 )
             self._specs[hyper] = saved
-        self.clock = run_clock(self.owner, self._specs)
+        clock, self.clock = self.clock, run_clock(self.owner, self._specs)
+        if clock != self.clock:
+            warnings.warn(
+                f"{self.owner}: the checkpoint's schedules run on the {self.clock} clock, this "
+                f"run's on the {clock} clock; the checkpoint's clock is used (its schedules win). "
+                "Start a fresh run to change the clock.",
+                stacklevel=4,
+            )
         self.total_steps = loaded["total_steps"]
         self.steps_per_epoch = loaded["steps_per_epoch"]
         self.events = [dict(e) for e in loaded["events"]]
