@@ -88,6 +88,7 @@ class Applied(TrainerCallback):
         self.model = model
         self.lrs: dict[int, float] = {}
         self.through: dict[int, int] = {}  # update -> tokens counted through it
+        self.beta1: dict[int, float] = {}
         self.state: Any = None
         self._handle: Any = None
 
@@ -102,6 +103,7 @@ class Applied(TrainerCallback):
 
     def _pre(self, opt: Any, a: Any, k: Any) -> None:
         self.lrs[self.state.global_step] = float(opt.param_groups[0]["lr"])
+        self.beta1[self.state.global_step] = float(opt.param_groups[0]["betas"][0])
         self.through[self.state.global_step] = self.model.tokens
 
 
@@ -134,6 +136,7 @@ def train(
     non_padding: bool = False,
     resume: str | None = None,
     start_tokens: int = 0,
+    extra: Any = None,
     **kw: Any,
 ) -> tuple[Any, Applied]:
     model = TinyLM(non_padding)
@@ -144,7 +147,7 @@ def train(
         args=targs(tmp_path, **kw),
         train_dataset=dataset(),
         data_collator=collate,
-        callbacks=[c for c in (callback, applied) if c is not None],  # our pre-hook first
+        callbacks=[c for c in (callback, extra, applied) if c is not None],  # our pre-hook first
     )
     trainer.train(resume_from_checkpoint=resume)
     return trainer, applied
@@ -259,6 +262,34 @@ def test_a_checkpoint_without_our_state_starts_the_clock_at_the_trainers_count(
         )
     assert sorted(res_applied.lrs) == list(range(5, 12))
     assert_schedule(res_applied, before(res_applied, full_applied.through[4]))
+
+
+class CoolAt(TrainerCallback):
+    """Asks ``cb.cooldown(length, "linear")`` once ``at`` updates are done (from ``on_step_end``)."""
+
+    def __init__(self, cb: LRSchedulerCallback, at: int, length: str) -> None:
+        self.cb, self.at, self.length = cb, at, length
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.global_step == self.at:
+            self.cb.cooldown(self.length, "linear")
+
+
+def test_momentum_and_a_runtime_cooldown_count_in_tokens(tmp_path: Path) -> None:
+    """``momentum=`` runs on the same clock (AdamW's beta1 of update k is 0.9 * m(tokens before
+    k)); ``cb.cooldown("200tok")`` after update 3 decays from the LR of update 4 over the next 200
+    tokens, to 0."""
+    momentum = lrp.linear(total_steps="480tok", final=0.5)
+    cb = LRSchedulerCallback(SCHEDULE, momentum=momentum)
+    _, applied = train(tmp_path, CoolAt(cb, 4, "200tok"), extra=cb)
+    tokens = before(applied)
+    cooled = SCHEDULE.cooldown(at=f"{tokens[4]}tok", steps="200tok", shape="linear")
+    for k, lr in applied.lrs.items():
+        want = BASE * cooled(tokens[k])
+        assert lr == pytest.approx(want, rel=REL, abs=1e-15), f"update {k} after {tokens[k]} tokens"
+        assert applied.beta1[k] == pytest.approx(0.9 * momentum(tokens[k]), rel=REL)
+    assert tokens[4] < tokens[4] + 200 < tokens[11]  # the cooldown ended inside the run
+    assert applied.lrs[11] == 0.0 < applied.lrs[5]
 
 
 # ------------------------------------------------------------------------------------------------
