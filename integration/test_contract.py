@@ -34,17 +34,7 @@ pytestmark = pytest.mark.slow
 
 # A case that fails only because an issue-21 behaviour is not fixed yet: strict, so the marker
 # must go once it is fixed. Keys: (runtime or family, scenario).
-_AFTER_END = "issue 21: a cooldown requested after the run ended is kept for the resumed run"
-XFAIL: dict[tuple[str, str], str] = {
-    ("torch", "resume_added_momentum_wd"): (
-        "issue 21: momentum=/weight_decay= added on a resume (torch: the checkpoint's group "
-        "records have no base momentum, KeyError 'momentum' at the first update)"
-    ),
-    ("torch", "cooldown_after_end"): (
-        f"{_AFTER_END} (torch: the scheduler cannot tell that its loop ended, records the cooldown "
-        "at update 12 with a warning, and load_state_dict() replaces it)"
-    ),
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _reason(runtime: str, scenario: str) -> str | None:

@@ -181,10 +181,13 @@ class LRScheduler(_TorchLRScheduler):
         the groups again."""
         run = self._run
         run.begin(self.last_epoch, total_steps, steps_per_epoch, hint=_BIND_HINT)
-        if 0 not in run.groups:  # the configured LRs (torch keeps them as initial_lr)
+        if 0 not in run.groups:
             groups = self.optimizer.param_groups
-            bases = [float(g.get("initial_lr", g["lr"])) for g in groups]
-            run.take_groups(0, groups, base_lrs=bases, optimizer=self.optimizer)
+            run.take_groups(0, groups, base_lrs=self._configured(), optimizer=self.optimizer)
+
+    def _configured(self) -> list[float]:
+        """The groups' configured LRs (torch keeps them as ``initial_lr``)."""
+        return [float(g.get("initial_lr", g["lr"])) for g in self.optimizer.param_groups]
 
     def observe(self, value: Any) -> float:
         """Feed one observation of the monitored metric to the plateau; return the new scale.
@@ -353,6 +356,8 @@ class LRScheduler(_TorchLRScheduler):
         self._step_count = int(extra.get("step_count", 1))
         try:
             run.begin(self.last_epoch, state_dict["total_steps"], state_dict["steps_per_epoch"])
+            groups = self.optimizer.param_groups  # hyperparameters scheduled since: their bases
+            run.take_groups(0, groups, base_lrs=self._configured(), optimizer=self.optimizer)
         except UnboundScheduleError:  # stays unbound: bind() later
             self._last_lr = [float(x) for x in extra.get("last_lr", self._last_lr)]
         else:

@@ -599,3 +599,49 @@ def test_timm_style_lr_scale_groups_train_at_their_scaled_lr():
         opt.step()
         sched.step()
     assert seen == [[0.25e-3, 0.5e-3, 1e-3], [0.25e-3 * 0.75, 0.5e-3 * 0.75, 1e-3 * 0.75]]
+
+
+def test_momentum_added_on_resume_is_scheduled_from_the_optimizers_value():
+    import torch
+
+    from lrplugins.torch import LRScheduler
+
+    def sgd():
+        return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+
+    opt = sgd()
+    first = LRScheduler(opt, lrp.constant()).bind(total_steps=10)
+    for _ in range(4):
+        opt.step()
+        first.step()
+    m = lrp.linear(final=0.5)
+    opt = sgd()
+    resumed = LRScheduler(opt, lrp.constant(), momentum=m)
+    with pytest.warns(UserWarning, match="checkpoint has no momentum schedule"):
+        resumed.load_state_dict(first.state_dict())
+    opt.step()
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.9 * m.bind(total_steps=10)(4))
+
+
+def test_a_cooldown_asked_after_the_last_step_applies_to_the_loaded_checkpoint():
+    import torch
+
+    from lrplugins.torch import LRScheduler
+
+    s = lrp.wsd(warmup_steps=2, decay_steps="25%")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = LRScheduler(opt, s).bind(total_steps=12)
+    states = {}
+    for u in range(12):
+        opt.step()
+        sched.step()
+        states[u + 1] = sched.state_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the run has ended: nothing remains to warn about
+        sched.cooldown(4, shape="linear")
+    sched.load_state_dict(states[6])  # "cool down from this checkpoint"
+    expected = s.bind(total_steps=12).cooldown(at=6, steps=4, shape="linear")
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * expected(6))
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * expected(7))

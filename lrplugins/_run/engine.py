@@ -603,7 +603,7 @@ class RunState(Groups, MetricPolicy):
         self._check_event(event)
         total = self.current_total
         last = max(ats.values()) if ats else first
-        if total is not None and last + event["steps"] > total:
+        if total is not None and last < total < last + event["steps"]:  # (ended: nothing remains)
             warnings.warn(
                 f"{self.owner}.cooldown(): steps={request['steps']!r} ({event['steps']} updates) "
                 f"from update {last} ends at update {last + event['steps']}, after the run's "
@@ -678,6 +678,13 @@ class RunState(Groups, MetricPolicy):
         """
         owner = f"{self.owner}.load_state_dict()"
         check_state(owner, state)
+        # a cooldown asked for in this run that no update has used yet is kept for the loaded run
+        now = self.step if self.clock == "steps" else self.clock_value
+        self._pending += [
+            {"steps": e["steps"], "shape": e["shape"], "final": e["final"]}
+            for e in self.events
+            if self.in_progress and e["kind"] == "cooldown" and e["at"] >= now
+        ]
         saved_plateau = state["plateau"]
         if saved_plateau is None:
             if self.plateau is not None:
