@@ -3,6 +3,8 @@ them; refusals; the scales a real optimizer trains with."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 import lrplugins as lrp
@@ -368,3 +370,28 @@ def test_equal_to_timms_cosine_scheduler_where_timm_imports():
     assert len({round(lr, 12) for lr in theirs[1]}) == 4  # four layer scales
     for t, (a, b) in enumerate(zip(ours, theirs)):
         assert a == pytest.approx(b, rel=1e-12), f"update {t}"
+
+
+def test_resuming_with_another_decay_keeps_the_checkpoints_bases_and_warns_listing_them():
+    def run(decay, state=None):
+        torch.manual_seed(0)
+        model = TinyViT()
+        opt = torch.optim.AdamW(layer_decay_groups(model, 1e-3, decay))
+        sched = LRScheduler(opt, lrp.constant()).bind(total_steps=10)
+        if state is not None:
+            sched.load_state_dict(state)
+        return opt, sched
+
+    opt, sched = run(0.5)
+    opt.step()
+    sched.step()
+    state = sched.state_dict()
+    with pytest.warns(
+        UserWarning,
+        match=r"base LRs differ .* for 6 parameter group\(s\).*layer_0_decay: 0\.000125 \(now 0\.000343",
+    ):
+        opt, _ = run(0.7, state)
+    assert [g["lr"] for g in opt.param_groups][:2] == [1e-3 * 0.5**3] * 2  # the checkpoint's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(0.5, state)  # the same configuration: nothing to say

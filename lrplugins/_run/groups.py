@@ -77,6 +77,8 @@ class Groups:
                         r["base"][hyper] = self._base(key, i, groups[i], hyper)
             if added:
                 self._check_hyper_present(key, saved)
+            if base_lrs is not None:  # the configured bases now: the checkpoint's win, said once
+                self._warn_changed_bases(key, saved, groups, base_lrs)
             return saved
         bases = base_lrs if base_lrs is not None else [float(g["lr"]) for g in groups]
         records = [self._record(key, i, g, bases[i], 0) for i, g in enumerate(groups)]
@@ -99,6 +101,27 @@ class Groups:
             "keys": self._match(key, index, name if isinstance(name, str) else None),
         }
         return record
+
+    def _warn_changed_bases(
+        self,
+        key: int,
+        saved: list[dict[str, Any]],
+        groups: list[dict[str, Any]],
+        base_lrs: list[float],
+    ) -> None:
+        changed = []
+        for i, (r, g) in enumerate(zip(saved, groups)):
+            now = float(base_lrs[i]) * self._lr_scale(key, i, g)
+            if not math.isclose(now, r["base"]["lr"], rel_tol=1e-12, abs_tol=0.0):
+                changed.append(f"{r['name'] or i}: {r['base']['lr']:g} (now {now:g})")
+        if changed:
+            warnings.warn(
+                f"{self.owner}: the checkpoint's base LRs differ from the ones configured now for "
+                f"{len(changed)} parameter group(s) of {self._optimizer(key)} "
+                f"({'; '.join(changed)}); the checkpoint's are used (the checkpoint wins, as for "
+                "every argument). Start a fresh run to change them.",
+                stacklevel=4,
+            )
 
     def _lr_scale(self, key: int, index: int, group: Mapping[str, Any]) -> float:
         """timm's ``"lr_scale"`` key (timm, BEiT and MAE put every group at the same ``lr`` and the
