@@ -5,8 +5,10 @@ runtime (``contract_drivers.py``; Keras: ``contract_keras.py``, one process per 
 all its scenarios) trains a tiny model as the scenario says and records what each update
 applied; ``contract_scenarios.check`` compares it with values computed from the core schedules,
 torch's ``ReduceLROnPlateau`` or the uninterrupted run. Cells marked ``n/a`` in the scenario table
-are not run; ``refused`` cells assert the refusal. ``test_readme_table`` keeps the README's table
-equal to the scenario table. How to add a runtime: the docstring of ``contract_scenarios.py``.
+are not run; ``refused`` cells assert the refusal. The scenario table (``cs.readme_table()``) is
+put on the docs page ``docs/concepts/run-state.md`` by the docs build (``docs/hooks.py``;
+``integration/test_docs.py`` checks it). How to add a runtime: the docstring of
+``contract_scenarios.py``.
 """
 
 from __future__ import annotations
@@ -118,18 +120,6 @@ def test_contract(
 
         traces = DRIVERS[runtime](sc, tmp_path)
     cs.check(sc, runtime, traces)
-
-
-def test_readme_table() -> None:
-    """The README's "One policy in every adapter" section shows the scenario table as generated."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("## One policy in every adapter")
-    end = text.find("\n## ", start + 1)
-    section = text[start : end if end != -1 else len(text)]
-    assert cs.readme_table() in section, (
-        "the README table differs from contract_scenarios.readme_table(); paste:\n"
-        + cs.readme_table()
-    )
 
 
 def test_check_is_not_vacuous(tmp_path: Path) -> None:
