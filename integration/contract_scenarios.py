@@ -35,7 +35,8 @@ schedule objects (``BASE * s.bind(total_steps=N).cooldown(at=6, steps=4)(u)``), 
 uninterrupted first leg" (:data:`SAME`). A runtime that cannot run a scenario has a cell in
 :attr:`Scenario.support`: ``refused`` (the refusal's exception and message are asserted) or
 ``n/a`` (the runtime has no such thing, e.g. parameter groups in Keras; the reason is printed in
-the README table, which :func:`readme_table` generates and ``test_readme_table`` checks).
+the table on the docs' run-state page, which :func:`readme_table` generates and
+``integration/test_docs.py`` checks).
 
 The scenario table
 ------------------
@@ -157,7 +158,7 @@ SAME = "same as the uninterrupted first leg"
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    doc: str  # one line, shown in the README table
+    doc: str  # one line, shown in the docs' contract table
     legs: tuple[Leg, ...]
     expect: Callable[[Scenario], list[LegExpect]]
     optimizer: str = "sgd"  # or "sgd_mw": momentum and weight decay configured
@@ -889,7 +890,8 @@ assert len(BY_NAME) == len(SCENARIOS), "scenario names must be unique"
 
 
 def readme_table() -> str:
-    """The README's table: one row per scenario, one column per runtime family."""
+    """The contract table (docs/concepts/run-state.md): one row per scenario, one column per
+    runtime family."""
     head = "| scenario | " + " | ".join(FAMILIES.values()) + " |"
     rows = [head, "|" + " --- |" * (len(FAMILIES) + 1)]
     for sc in SCENARIOS:

@@ -97,7 +97,7 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
     ``lr = base_lr * schedule(step) * plateau.scale`` with ``step`` the optimizer updates taken
     (``gradient_accumulation_steps`` is handled), or the tokens seen (below). The behaviour every
     adapter shares (binding, horizon changes on resume, the metric rules, cooldowns, per-group
-    schedules) is :class:`lrplugins.RunState`'s, described in the README. Hugging Face specifics:
+    schedules) is :class:`lrplugins.RunState`'s (the docs' run-state page). Hugging Face specifics:
 
     * at ``on_train_begin`` the Trainer's own ``LambdaLR`` (any ``lr_scheduler_type`` but
       ``"reduce_lr_on_plateau"``/``"greedy"``) gets this run as its ``lr_lambdas``, so the Trainer

@@ -90,7 +90,7 @@ class LRSchedulerCallback(RunViews, _Callback):
     updates, so gradient accumulation is handled; with several optimizers in manual optimization,
     each counts its own). The behaviour it shares with every adapter (binding, horizon changes on
     resume, the metric rules, cooldowns, per-group schedules, the checkpoint format) is
-    :class:`lrplugins.RunState`'s, described in the README. Lightning specifics:
+    :class:`lrplugins.RunState`'s (the docs' run-state page). Lightning specifics:
 
     * the run length is ``trainer.estimated_stepping_batches``, read in ``on_train_start``;
     * the LR of the next update is written as soon as one is done, so ``LearningRateMonitor``
