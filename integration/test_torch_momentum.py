@@ -1,4 +1,4 @@
-"""Momentum and weight decay schedules through ``lrplugins.torch.LRScheduler`` (API.md section 6).
+"""Momentum and weight decay schedules through ``lrplugins.torch.LRScheduler``.
 
 A tiny float64 MLP on synthetic data. What an update used is recorded in an optimizer step
 pre-hook (registered after the scheduler's, so it sees what ``optimizer.step()`` reads), and where

@@ -1,7 +1,7 @@
-"""Changing the horizon (API.md section 5): ``s.cooldown(at, steps, shape, final)`` and
+"""Changing the horizon: ``s.cooldown(at, steps, shape, final)`` and
 ``s.stretch(at, total_steps)``.
 
-Expected values are computed here from the definitions in API.md, with ``math`` on plain floats.
+Expected values are computed here from the definitions in the docstrings, with ``math`` on plain floats.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parity of the momentum rows (API.md section 6) with torch's own momentum cycling.
+"""Parity of the momentum rows with torch's own momentum cycling.
 
 ``one_cycle_momentum`` and ``cyclic_momentum`` are multipliers of the momentum configured on the
 optimizer (torch's ``max_momentum``). Each test steps the real torch ``OneCycleLR`` /

@@ -1,4 +1,4 @@
-"""Parity of every catalog row (API.md section 2) with its real anchor.
+"""Parity of every catalog row with its real anchor.
 
 Each test builds an ``lrplugins`` schedule and the anchor it must equal (a torch scheduler stepped
 on a real optimizer, a transformers ``get_*_schedule`` stepped the same way, or a Keras
@@ -977,7 +977,7 @@ def anchor_quirk(present: bool, anchor: str, quirk: str, then: str) -> None:
 
 
 def test_cosine_holds_its_final_value_where_hf_cosine_climbs():
-    # lrplugins holds its final value after the end (API.md: no periodic continuation); parity with
+    # lrplugins holds its final value after the end (no periodic continuation); parity with
     # transformers through `total`. test_cosine_vs_hf does the same over COSINE_SETS.
     s = lrp.cosine(total_steps=10, warmup_steps=2)
     hf = hf_curve("get_cosine_schedule_with_warmup", 11, num_warmup_steps=2, num_training_steps=10)

@@ -1,7 +1,7 @@
 """Semantics of the core: durations, binding, configs, arithmetic, validation, extreme inputs.
 
 Exact agreement with torch / transformers / keras lives in test_parity.py; these tests pin the
-library's own contract (API.md section 1).
+library's own contract.
 """
 
 from __future__ import annotations

@@ -312,7 +312,7 @@ def _custom_value(fn: Callable[[int], float], step: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# Changing the horizon (API.md section 5): built by Schedule.cooldown() and Schedule.stretch()
+# Changing the horizon: built by Schedule.cooldown() and Schedule.stretch()
 # ------------------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The leaf shapes of the catalog: each a frozen dataclass with one closed-form formula.
 
-Every class here is one row of the catalog (API.md section 2): its docstring gives the formula, the
+Every class here is one row of the catalog: its docstring gives the formula, the
 units of its arguments, the anchor it equals, and an example. Formulas are written once against the
 array namespace ``xp`` (see :mod:`lrplugins._ops`), so floats, numpy arrays and ``keras.ops``
 tensors all run the same code.

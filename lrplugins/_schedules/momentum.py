@@ -1,4 +1,4 @@
-"""The momentum counterparts of ``one_cycle`` and ``cyclic`` (API.md section 6).
+"""The momentum counterparts of ``one_cycle`` and ``cyclic``, as multipliers of the configured value.
 
 A momentum schedule is a multiplier of the momentum configured on the optimizer (SGD/RMSprop
 ``momentum``, the Adam family's first beta), which plays the part of torch's ``max_momentum``;
