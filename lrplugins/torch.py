@@ -257,7 +257,10 @@ class LRScheduler(_TorchLRScheduler):
 
     def _count(self, samples: int | None, tokens: int | None) -> None:
         """Move the samples / tokens clock on by what the update consumed (checked first)."""
-        clock, given = self._run.clock, {"samples": samples, "tokens": tokens}
+        clock = self._run.clock
+        if clock == "steps" and samples is None and tokens is None:
+            return  # the per-update path of the update clock: nothing to count
+        given = {"samples": samples, "tokens": tokens}
         named = [k for k, n in given.items() if n is not None]
         if clock == "steps":
             if named:
