@@ -248,15 +248,36 @@ def test_a_list_valued_metric_is_refused_naming_the_monitor(tmp_path: Path) -> N
 # ------------------------------------------------------------------------------------------------
 
 
+def to_previous_format(ckpt: Path) -> None:
+    """Rewrite ``ckpt``'s ``scheduler.pt`` as the previous version wrote it: where the plateau
+    was last fed in the adapter's extra ``"fed"`` (``-1``: never), not in the run state."""
+    path = ckpt / "scheduler.pt"
+    sched = torch.load(path, weights_only=True)
+    record = sched["lr_lambdas"][0]["lrplugins"]
+    record["adapter"]["fed"] = record.pop("fed", -1)
+    torch.save(sched, path)
+
+
+MISSED = (
+    "LRSchedulerCallback(monitor='eval_loss'): the plateau {last} and the run resumes at update "
+    "{step}: the checkpoint was written before epoch {epoch}'s evaluation, which the resumed run "
+    "does not repeat, so the plateau missed one value and the LR may differ from an uninterrupted "
+    "run's. Save checkpoints after the evaluation (save_strategy='epoch' with "
+    "eval_strategy='epoch') to avoid it."
+)
+"""The one wording of the engine, as ``test_lightning_run``'s ``MISSED`` (the adapter's facts)."""
+
+
+@pytest.mark.parametrize("fmt", ["current", "previous"])
 @pytest.mark.parametrize("save_steps", [4, 8])
 def test_a_resume_before_the_epochs_evaluation_warns_that_the_plateau_missed_it(
-    tmp_path: Path, save_steps: int
+    tmp_path: Path, save_steps: int, fmt: str
 ) -> None:
     """``save_strategy="steps"`` at the last update of an epoch writes the checkpoint before the
     epoch's evaluation (``eval_strategy="epoch"``), which the resumed Trainer does not run: the
     plateau misses that value, so the LR sequence differs from the uninterrupted run's. The eval
     loss stalls exactly (only a dummy parameter trains), so each evaluation after the first is
-    a bad one."""
+    a bad one. A checkpoint of the previous format (``fmt="previous"``) is read alike."""
 
     def run(path: Path, resume: str | None = None) -> tuple[Any, Applied]:
         cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(factor=0.5, patience=0), "eval_loss")
@@ -282,13 +303,19 @@ def test_a_resume_before_the_epochs_evaluation_warns_that_the_plateau_missed_it(
     assert epoch_ends == [4, 8, 12]
     ckpt = f"checkpoint-{save_steps}"
     shutil.copytree(tmp_path / "full" / ckpt, tmp_path / "res" / ckpt)
+    if fmt == "previous":
+        to_previous_format(tmp_path / "res" / ckpt)
     epoch = save_steps // 4
     with pytest.warns(
         UserWarning,
         match=rf"resumes at update {save_steps}.*before epoch {epoch}'s evaluation.*plateau "
         "missed one value",
-    ):
+    ) as record:
         resumed, applied = run(tmp_path / "res", str(tmp_path / "res" / ckpt))
+    last = "was never fed" if save_steps == 4 else "was last fed at update 4"
+    assert [str(w.message) for w in record if "missed" in str(w.message)] == [
+        MISSED.format(last=last, step=save_steps, epoch=epoch)
+    ]
     assert [e["step"] for e in resumed.state.log_history if "eval_loss" in e] == [
         s for s in epoch_ends if s != save_steps
     ]  # the evaluation at the resume step is the one that never ran
@@ -296,8 +323,10 @@ def test_a_resume_before_the_epochs_evaluation_warns_that_the_plateau_missed_it(
     assert [applied.lrs[k][0] for k in range(save_steps, 12)] == [LR] * (12 - save_steps)
 
 
-def test_a_resume_after_the_epochs_evaluation_does_not_warn(tmp_path: Path) -> None:
-    """``save_strategy="epoch"`` saves after the evaluation: nothing missed, nothing said."""
+@pytest.mark.parametrize("fmt", ["current", "previous"])
+def test_a_resume_after_the_epochs_evaluation_does_not_warn(tmp_path: Path, fmt: str) -> None:
+    """``save_strategy="epoch"`` saves after the evaluation: nothing missed, nothing said (also
+    from a checkpoint of the previous format)."""
 
     def run(path: Path, resume: str | None = None) -> tuple[Any, Applied]:
         cb = LRSchedulerCallback(lrp.constant(), lrp.Plateau(factor=0.5, patience=0), "eval_loss")
@@ -316,6 +345,8 @@ def test_a_resume_after_the_epochs_evaluation_does_not_warn(tmp_path: Path) -> N
 
     _, full = run(tmp_path / "full")
     shutil.copytree(tmp_path / "full/checkpoint-4", tmp_path / "res/checkpoint-4")
+    if fmt == "previous":
+        to_previous_format(tmp_path / "res/checkpoint-4")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, resumed = run(tmp_path / "res", str(tmp_path / "res/checkpoint-4"))

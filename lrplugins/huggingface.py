@@ -173,7 +173,6 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         self._mult: _Multiplier | None = None
         self._begin_step = 0
         self._hook: Any = None  # the raw optimizer's step pre-hook
-        self._fed = -1  # the global step of the last evaluation fed to the plateau
         # the tokens clock: the Trainer's num_input_tokens_seen when last read, and the clock
         # value of the update last taken (what its logged values were computed at)
         self._seen = 0
@@ -224,9 +223,9 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         total = state.max_steps if state.max_steps and state.max_steps > 0 else None
 
         saved = _take_saved(sched)
-        self._fed, self._round = -1, None
+        self._round = None
         if state.global_step > 0 and saved is not None:
-            self._fed = int(run.load_state_dict(saved).get("fed", -1))
+            run.load_state_dict(saved)
         # fresh, resume or foreign (a second train() on the same Trainer starts at step 0); a
         # cooldown asked for while no train() was in progress starts at this first update
         decision = run.begin(state.global_step, total, spe, hint=_hint(spe, run.clock))
@@ -236,9 +235,15 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             run.end()
             raise
         self._sync_clock(owner, decision, state)
-        if decision == "resume":
-            _warn_missed_evaluation(owner, run, args, state, spe, self._fed)
-        elif decision == "foreign":
+        step, epoch = state.global_step, _ended_epoch(args, state.global_step, spe)
+        run.check_missed_evaluation(  # a resume there skips that epoch's evaluation
+            None if epoch is None else step,
+            step,
+            evaluation=f"epoch {epoch}'s evaluation",
+            fix="Save checkpoints after the evaluation (save_strategy='epoch' with "
+            "eval_strategy='epoch') to avoid it.",
+        )
+        if decision == "foreign":
             where = (
                 "the saved step"
                 if run.clock == "steps"
@@ -335,8 +340,7 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             return
         self._round = (step, None)
         # the engine refuses a value that is not a single number, naming the monitor
-        self._run.observe(_same_on_all_ranks(metrics[key], args))
-        self._fed = state.global_step
+        self._run.observe(_same_on_all_ranks(metrics[key], args), at=state.global_step)
         self._mult.refresh(self._record())
 
     def on_log(
@@ -479,8 +483,8 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         self._run.metric(seen, aliases=self._keys(), hint=hint)
 
     def _record(self) -> dict[str, Any]:
-        """What ``scheduler.pt`` keeps: the run state, and the step the plateau was last fed."""
-        return self._run.state_dict(fed=self._fed)
+        """What ``scheduler.pt`` keeps: the run state (where the plateau was last fed included)."""
+        return self._run.state_dict()
 
     def __repr__(self) -> str:
         return (
@@ -509,30 +513,14 @@ def _check_scheduler(owner: str, lr_scheduler: Any) -> LambdaLR:
     )
 
 
-def _warn_missed_evaluation(
-    owner: str,
-    run: RunState,
-    args: TrainingArguments,
-    state: TrainerState,
-    spe: int | None,
-    fed: int,
-) -> None:
-    """Warn when the checkpoint was written at the last update of an epoch before that epoch's
-    evaluation (``eval_strategy="epoch"``, saved by ``save_strategy="steps"``): the resumed
-    Trainer does not run it, so the plateau misses one value."""
+def _ended_epoch(args: TrainingArguments, step: int, spe: int | None) -> int | None:
+    """The epoch (counted from 1) that update ``step`` ends, when it is evaluated at its end
+    (``eval_strategy="epoch"``), else ``None``. That evaluation comes after the checkpoint
+    ``save_strategy="steps"`` writes at the update: a Trainer resumed from it does not run it."""
     strategy = getattr(args.eval_strategy, "value", args.eval_strategy)
-    step = state.global_step
-    if run.monitor is None or strategy != "epoch" or not spe or step % spe or fed >= step:
-        return
-    last = "was never fed" if fed < 0 else f"was last fed at update {fed}"
-    warnings.warn(
-        f"{owner}(monitor={run.monitor!r}): the plateau {last} and the run resumes at update "
-        f"{step}, the end of epoch {step // spe}: the checkpoint was written before epoch "
-        f"{step // spe}'s evaluation, which the Trainer does not run again, so the plateau missed "
-        "one value and the LR may differ from an uninterrupted run's. Save checkpoints after the "
-        "evaluation (save_strategy='epoch' with eval_strategy='epoch') to avoid it.",
-        stacklevel=3,
-    )
+    if strategy != "epoch" or not spe or step <= 0 or step % spe:
+        return None
+    return step // spe
 
 
 def _take_saved(sched: LambdaLR) -> dict[str, Any] | None:

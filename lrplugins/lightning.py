@@ -203,7 +203,6 @@ class LRSchedulerCallback(RunViews, _Callback):
         self._watched: dict[int, tuple[Any, Any]] = {}  # i -> (optimizer, its add_param_group)
         self._val_metric = False  # a validation logged the monitor in this run
         self._before: Any = None  # the monitored value when the current validation started
-        self._fed_epoch = -1
         self._validated_epoch = -1
         # samples / tokens clock: counts of the batches since the last update, on this rank
         self._counted = 0
@@ -232,7 +231,6 @@ class LRSchedulerCallback(RunViews, _Callback):
         counters = self._counters
         return self._run.state_dict(
             counters=None if counters is None else {str(i): n for i, n in counters.items()},
-            fed_epoch=self._fed_epoch,
             step=self._run.step,  # tells a checkpoint of an earlier update from this state
         )
 
@@ -307,24 +305,17 @@ class LRSchedulerCallback(RunViews, _Callback):
             else:
                 run.take_groups(i, groups, optimizer=opts[i])
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
-        if decision != "continue":  # (a continued run keeps the epoch it last fed)
-            self._fed_epoch = int((loaded or {}).get("fed_epoch", -1))
         self._validated_epoch = -1
         self._val_metric = False
-        epoch = trainer.current_epoch
-        if loaded is not None and self._fed_epoch < epoch - 1 and _fed_in(trainer, run, epoch - 1):
-            fed = (
-                "was never fed"
-                if self._fed_epoch < 0
-                else f"was last fed in epoch {self._fed_epoch}"
-            )
-            rank_zero_warn(
-                f"{owner}(monitor={run.monitor!r}): the plateau {fed} and the run resumes in "
-                f"epoch {epoch}: the checkpoint was written before epoch {epoch - 1}'s "
-                "evaluation, which Lightning does not run again, so the plateau missed one "
-                "value. Save checkpoints after validation "
-                "(ModelCheckpoint(save_on_train_epoch_end=False)) to avoid it."
-            )
+        epoch = trainer.current_epoch  # _feed records feeds by epoch: observe(at=epoch)
+        run.check_missed_evaluation(
+            epoch - 1 if _fed_in(trainer, run, epoch - 1) else None,
+            epoch,
+            unit="epoch",
+            evaluation=f"epoch {epoch - 1}'s evaluation",
+            fix="Save checkpoints after validation (ModelCheckpoint(save_on_train_epoch_end=False)) "
+            "to avoid it.",
+        )
         self._watch(trainer)
         self._apply_all(trainer)
 
@@ -389,7 +380,7 @@ class LRSchedulerCallback(RunViews, _Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Feed a training metric (one validation does not log) with this epoch's value."""
         monitor = self._run.monitor
-        if monitor is None or self._fed_epoch == trainer.current_epoch:
+        if monitor is None or self._run.fed_at == trainer.current_epoch:
             return
         value = trainer.callback_metrics.get(monitor)
         if self._validated_epoch != trainer.current_epoch and (
@@ -453,8 +444,7 @@ class LRSchedulerCallback(RunViews, _Callback):
             if final:  # an epoch that should have had it
                 run.metric(trainer.callback_metrics)
             return
-        self._fed_epoch = trainer.current_epoch
-        run.observe(value)
+        run.observe(value, at=trainer.current_epoch)
 
     def _count_batch(self, trainer: pl.Trainer, batch: Any, batch_idx: int) -> None:
         """Add this rank's count of one training batch to those of the update in progress."""
@@ -745,12 +735,12 @@ def _can_validate(trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[b
 def _fed_in(trainer: pl.Trainer, run: RunState, epoch: int) -> bool:
     """Whether the end of ``epoch`` feeds the plateau: always for a training metric; for a
     validation metric (``val*``), when that epoch validates (``check_val_every_n_epoch``)."""
-    if run.monitor is None:
+    if run.monitor is None or epoch < 0:
         return False
     every = trainer.check_val_every_n_epoch
     if run.monitor.startswith("val") and every is not None and every > 1:
         return (epoch + 1) % every == 0
-    return epoch >= 0
+    return True
 
 
 def _indices(owner: str, value: Any) -> tuple[int, ...] | None:

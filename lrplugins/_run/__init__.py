@@ -12,6 +12,8 @@ and the metrics, and writes back the values the run state computes. The policies
   (``horizon="stretch"``: the rest of the schedule is stretched to the new total, continuous at the
   resume step; ``horizon="rebind"``: the schedule is bound again from the new total);
 * the plateau and the "which metric, and is it missing" rule (``strict``), NaN never reaching the LR;
+  where the plateau was last fed, and on resume whether it missed an evaluation the framework
+  skips (:meth:`RunState.check_missed_evaluation`, one warning for every adapter);
 * events recorded during the run (a runtime :meth:`RunState.cooldown`, a horizon change), replayed
   on resume;
 * the parameter groups (base values, names, the update each one joined at), and the one

@@ -31,7 +31,7 @@ from .specs import (
     spec_config,
     spec_from_config,
 )
-from .state import FORMAT, check_state
+from .state import FORMAT, check_state, saved_fed
 
 HORIZONS = ("stretch", "rebind")
 
@@ -171,6 +171,9 @@ class RunState(Groups, MetricPolicy):
         self._cache_step, self._cache_value = -1, 0.0
         self._scheduled = tuple(h for h in HYPERPARAMETERS if h in self._specs)
         self._warned_missing = False
+        # where the plateau was last fed (observe's ``at``, by default the next update's index)
+        self.fed_at: int | None = None
+        self._resumed = False  # the last begin() took over a checkpoint
         self._keys_checked = False  # the "key that matches no group" warning, at the first update
         self._optimizers: dict[int, str] = {}  # optimizer key -> its class name, for messages
         self.in_progress = False  # between begin() and end()
@@ -222,6 +225,7 @@ class RunState(Groups, MetricPolicy):
             decision = "foreign"
         if decision in ("fresh", "foreign"):
             self.start_fresh()
+        self._resumed = decision == "resume"
         self.bind(total_steps, steps_per_epoch, step=step, hint=hint)
         self.step = step
         pending, self._pending = self._pending, []
@@ -649,8 +653,10 @@ class RunState(Groups, MetricPolicy):
             if self.clock == "steps"
             else {"clock": {"unit": self.clock, "value": self.clock_value}}
         )
+        fed = {} if self.fed_at is None else {"fed": self.fed_at}
         return {
             **clock,
+            **fed,
             "format": FORMAT,
             "schedule": spec_config(self._specs.get("lr")),
             "momentum": spec_config(self._specs.get("momentum")),
@@ -718,6 +724,7 @@ class RunState(Groups, MetricPolicy):
         self._loaded = state
         clock = state.get("clock")
         self.clock_value = 0 if clock is None else int(clock["value"])
+        self.fed_at = saved_fed(state)
         return dict(state["adapter"])
 
 

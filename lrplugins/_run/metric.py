@@ -28,6 +28,9 @@ class MetricPolicy:
     monitor: str | None
     strict: bool
     plateau: Plateau | None
+    step: int
+    fed_at: int | None
+    _resumed: bool
     _warned_missing: bool
     _baked: bool
 
@@ -78,11 +81,14 @@ class MetricPolicy:
             warnings.warn(message + " Skipped (strict=False); warned once.", stacklevel=3)
         return None
 
-    def observe(self, value: Any) -> bool:
+    def observe(self, value: Any, *, at: int | None = None) -> bool:
         """Feed one observation of the monitored metric to the plateau; True if the scale changed.
 
         NaN and infinities count as bad observations and never reach the LR. A value that is not
-        a single number raises ``TypeError`` naming the monitor.
+        a single number raises ``TypeError`` naming the monitor. Where it was fed is kept in
+        :attr:`fed_at` (and in checkpoints): ``at``, the adapter's own position of this
+        evaluation (Lightning: the epoch), or by default :attr:`step`, the index of the next
+        update (see :meth:`check_missed_evaluation`).
         """
         plateau = self.plateau
         if plateau is None:
@@ -92,10 +98,74 @@ class MetricPolicy:
         value = self.number(value)
         old = plateau.scale
         plateau.update(value)
+        self.fed_at = self.step if at is None else int(at)
         changed = plateau.scale != old and not self._baked
         if changed:
             self._changed()
         return changed
+
+    def check_missed_evaluation(
+        self,
+        due: int | None,
+        now: int,
+        *,
+        unit: str = "update",
+        evaluation: str = "",
+        fix: str = "",
+    ) -> bool:
+        """On a resume: warn when the plateau missed the evaluation due at ``due``; True if so.
+
+        A checkpoint written after an epoch's last update but before that epoch's evaluation
+        resumes after it: the framework does not run that evaluation again, so the plateau
+        misses one value and the LR may differ from an uninterrupted run's. The adapter says
+        where that evaluation falls (the framework's rules); the engine decides: when the run
+        was resumed from a checkpoint (:meth:`begin` answered ``"resume"``) with a monitor, and
+        the plateau was last fed (:attr:`fed_at`) before ``due``, or never, it warns once.
+
+        Args:
+            due: where the last evaluation that should have fed the plateau before the resume
+                falls, in the unit :meth:`observe` records (``at``); ``None``: none was due.
+            now: where the run resumes, in the same unit.
+            unit: the name of that unit in the message (``"update"``, ``"epoch"``).
+            evaluation: the skipped evaluation in the framework's words (``"epoch 1's
+                validation"``); default ``"the evaluation at <unit> <due>"``.
+            fix: the advice that avoids it, naming the framework's setting.
+
+        >>> import warnings, lrplugins as lrp
+        >>> run = lrp.RunState("Demo", lrp.constant(), lrp.Plateau(), "val_loss")
+        >>> run.begin(0, total_steps=16)
+        'fresh'
+        >>> run.observe(1.0, at=4)  # the evaluation after update 4 (the 4th)
+        False
+        >>> resumed = lrp.RunState("Demo", lrp.constant(), lrp.Plateau(), "val_loss")
+        >>> _ = resumed.load_state_dict(run.state_dict())  # written after update 8, before its
+        >>> resumed.begin(8, total_steps=16)  # evaluation
+        'resume'
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     resumed.check_missed_evaluation(8, 8, fix="Save after the evaluation.")
+        True
+        >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+        Demo(monitor='val_loss'): the plateau was last fed at update 4 and the run resumes at
+        update 8: the checkpoint was written before the evaluation at update 8, which the resumed
+        run does not repeat, so the plateau missed one value and the LR may differ from an
+        uninterrupted run's. Save after the evaluation.
+        """
+        if not self._resumed or self.monitor is None or self.plateau is None or due is None:
+            return False
+        fed = self.fed_at
+        if fed is not None and fed >= due:
+            return False
+        last = "was never fed" if fed is None else f"was last fed at {unit} {fed}"
+        message = (
+            f"{self.owner}(monitor={self.monitor!r}): the plateau {last} and the run resumes at "
+            f"{unit} {now}: the checkpoint was written before "
+            f"{evaluation or f'the evaluation at {unit} {due}'}, which the resumed run does not "
+            "repeat, so the plateau missed one value and the LR may differ from an uninterrupted "
+            "run's."
+        )
+        warnings.warn(message + (f" {fix}" if fix else ""), stacklevel=3)
+        return True
 
     def number(self, value: Any) -> float:
         """``value`` as the one number the plateau takes (a float, a 0-d tensor or array), or a

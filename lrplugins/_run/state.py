@@ -25,9 +25,27 @@ STATE_KEYS = frozenset(
 )
 
 
-OPTIONAL_KEYS = frozenset({"clock"})
+OPTIONAL_KEYS = frozenset({"clock", "fed"})
 """Keys only some states have: ``"clock"`` (``{"unit": "samples" | "tokens", "value": n}``, the
-samples / tokens consumed so far) on a samples / tokens run."""
+samples / tokens consumed so far) on a samples / tokens run; ``"fed"`` (an int >= 0, where the
+plateau was last fed: :attr:`RunState.fed_at`) once the plateau was fed."""
+
+LEGACY_FED = ("fed", "fed_epoch")
+"""The adapter extras that held ``"fed"`` in states written before the engine kept it (Hugging
+Face: the update of the last evaluation fed; Lightning: its epoch; ``-1``: never fed)."""
+
+
+def saved_fed(state: dict[str, Any]) -> int | None:
+    """Where the plateau of a checked ``state`` was last fed (``None``: never), read from
+    ``"fed"`` or, in a state written before that key, from the adapter's :data:`LEGACY_FED`."""
+    if "fed" in state:
+        return int(state["fed"])
+    extras = state["adapter"] if isinstance(state["adapter"], dict) else {}
+    for name in LEGACY_FED:
+        old = extras.get(name)
+        if isinstance(old, int) and not isinstance(old, bool):
+            return old if old >= 0 else None
+    return None
 
 
 def check_state(owner: str, state: Any) -> None:
@@ -63,6 +81,9 @@ def check_state(owner: str, state: Any) -> None:
                 f"{owner}: groups[{k!r}] must be a list of groups with finite base values, got "
                 f"{records!r}"
             )
+    fed = state.get("fed", 0)
+    if isinstance(fed, bool) or not isinstance(fed, int) or fed < 0:
+        raise ValueError(f"{owner}: fed must be an int >= 0, got {fed!r}")
     clock = state.get("clock")
     if clock is not None and not (
         isinstance(clock, dict)
