@@ -1274,6 +1274,27 @@ def table(results: list[dict[str, Any]], half: str) -> str:
     return "\n".join(lines)
 
 
+def noise(results: list[dict[str, Any]], half: str) -> str:
+    """How well a half's reference is determined: each task's best peak LR per seed, how far
+    apart the seeds put it, and the grid's own answer trained again (val/best)."""
+    rs = [r for r in results if r["half"] == half]
+    head = "| task | best peak LR per seed | seeds apart (decades) | knee per seed | grid's best "
+    lines = [head + "trained again: val/best |", "| --- | --- | --- | --- | --- |"]
+    for t in dict.fromkeys(r["task"] for r in rs):
+        tr = [r for r in rs if r["task"] == t]
+        logs = [math.log10(r["best"]) for r in tr]
+        lines.append(
+            f"| {t} | "
+            + ", ".join(f"{r['best']:.3g}" for r in tr)
+            + f" | {max(logs) - min(logs):.2f} | "
+            + ", ".join(f"{r['suggestions']['ours:knee']:.3g}" for r in tr)
+            + " | "
+            + ", ".join(_fmt_ratio(_ratio(r, "grid")) for r in tr)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def goal(results: list[dict[str, Any]], key: str, half: str = "held-out") -> str:
     """The issue's bar on one half: mean error <= 0.3, worst <= 0.5, every val loss within 5%
     of the grid's best, none diverged, search cost <= 1.1 runs."""
@@ -1401,6 +1422,7 @@ def main(argv: list[str] | None = None) -> int:
     for half in ("fresh", "held-out", "tuning"):
         if any(r["half"] == half for r in results):
             parts.append(f"### {half} tasks\n\n" + table(results, half))
+            parts.append(f"The reference's noise ({half}):\n\n" + noise(results, half))
             for key in ("ours:knee+confirm", "ours:knee"):
                 parts.append(f"GOAL ({half}, {key}): " + goal(results, key, half))
     parts.append(

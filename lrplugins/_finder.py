@@ -41,12 +41,13 @@ The rules, all computed with the LR on a log scale (``ln lr``), also for a linea
   determined. Its suggestion is the peak LR to configure directly, with no divisor. It stays
   the default because no variant was clearly better on the tuning half of
   ``benchmarks/bench_lr_finder.py`` (the knee at 5-50% of the drop, the edge divided by 1-10,
-  the steepest descent of either curve, geometric means of two rules: the best mean error
-  there was 0.27 decades, the knee's 0.29). It is a reading of one curve, not a measured
-  optimum: on that benchmark's held-out half (``benchmarks/RESULTS_lr_finder.md``) it is 0.51
-  decades from the best peak LR on average and up to 1.03 (too low on all four tasks, most
-  with SGD and BatchNorm): level with ``minimum/10`` (0.50), closer than the other rules,
-  short of 0.3.
+  the steepest descent of either curve, geometric means of two rules). It is a reading of one
+  curve, not a measured optimum (``benchmarks/RESULTS_lr_finder.md``, three seeds, tasks that
+  played no part in choosing it): on four tasks that see each sample once it is 0.24 decades
+  from the best peak LR on average and 0.45 at worst, every training within 5% of the best
+  validation loss; on four small data sets trained for several epochs, where the best LR also
+  depends on how much the model overfits, 0.62 on average and up to 1.83 (too low, most with
+  SGD and BatchNorm), level with ``minimum/10`` (0.61); no rule or tool met 0.3 there.
 
 Example (a synthetic loss that falls from 1 to 0 between 1e-4 and 1e-2, then explodes):
 
