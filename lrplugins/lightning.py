@@ -39,7 +39,7 @@ from ._compat import SUPPORTED, check_framework, parse_version
 from ._finder_lightning import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
-from ._run import RunState, RunViews
+from ._run import Profile, RunState, RunViews, adapter_run
 from ._schedules import Schedule
 
 check_framework("lrplugins.lightning")
@@ -105,6 +105,7 @@ class LRSchedulerCallback(RunViews, _Callback):
     * other owners of the LR are refused at train start (a scheduler from
       ``configure_optimizers()``, ``StochasticWeightAveraging``, ``BackboneFinetuning``);
       Lightning's range test (``LearningRateFinder``, ``Tuner.lr_find``) runs beside it;
+    * its warnings are ``rank_zero_warn``'s, as Lightning's own: one per run, not one per process;
     * it is a ``pytorch_lightning`` callback too (the package's older name), when installed.
 
     On the samples or tokens clock (a schedule with ``"Nsp"`` / ``"Ntok"`` durations, e.g.
@@ -166,7 +167,8 @@ class LRSchedulerCallback(RunViews, _Callback):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self._run = RunState(
+        self._run = adapter_run(
+            _PROFILE,
             owner,
             schedule,
             plateau,
@@ -760,6 +762,14 @@ def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
     if len(set(out)) != len(out):
         raise ValueError(f"{owner}(): optimizers has a repeated index, got {value!r}")
     return out
+
+
+def _rank_zero(message: str, stacklevel: int = 1) -> None:
+    """The engine's warnings, on global rank 0 only (as Lightning's own): one per run."""
+    rank_zero_warn(message, stacklevel=stacklevel + 4)
+
+
+_PROFILE = Profile(warn=_rank_zero)
 
 
 def _hint(total: Any, spe: int | None) -> str:

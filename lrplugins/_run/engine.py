@@ -47,12 +47,16 @@ class Profile:
         monitor_required: a plateau needs a monitor (``False`` for the plain torch scheduler,
             whose caller feeds the plateau with ``observe(value)``).
         per_group: dicts of group schedules are accepted (``False``: one LR per optimizer).
+        warn: where every warning of the engine goes, called as ``warn(message, stacklevel=n)``
+            with ``n`` counted as :func:`warnings.warn` counts it from the sink's caller
+            (Lightning's ``rank_zero_warn``: one warning per run, not one per process).
     """
 
     example_metric: str = "val_loss"
     schedule_optional: bool = False
     monitor_required: bool = True
     per_group: bool = True
+    warn: Callable[..., None] = warnings.warn
 
 
 class RunState(Groups, MetricPolicy):
@@ -364,7 +368,7 @@ class RunState(Groups, MetricPolicy):
             live = self._specs.get(hyper)
             if config is None:
                 if live is not None and spec_config(live) is not None:
-                    warnings.warn(
+                    self._warn(
                         f"{self.owner}: the checkpoint has no {SPEC_ARGS[hyper]} schedule, this "
                         f"run has {spec_config(live)}; this run's is used.",
                         stacklevel=4,
@@ -372,7 +376,7 @@ class RunState(Groups, MetricPolicy):
                 continue
             saved = spec_from_config(config)
             if live is None and hyper != "lr":
-                warnings.warn(
+                self._warn(
                     f"{self.owner}: the checkpoint schedules {SPEC_ARGS[hyper]} {show(saved)}, "
                     f"this run was given no {SPEC_ARGS[hyper]}=; the checkpoint's is used (the "
                     "checkpoint wins, as for every argument). Start a fresh run to stop "
@@ -380,7 +384,7 @@ class RunState(Groups, MetricPolicy):
                     stacklevel=4,
                 )
             elif live is not None and not same_spec(saved, live, loaded):
-                warnings.warn(
+                self._warn(
                     f"{self.owner}: the checkpoint was saved with {SPEC_ARGS[hyper]} "
                     f"{show(saved)}, this run was given {show(live)}; the checkpoint's is "
                     "used (as torch schedulers restore their arguments). Start a fresh run to "
@@ -390,7 +394,7 @@ class RunState(Groups, MetricPolicy):
             self._specs[hyper] = saved
         clock, self.clock = self.clock, run_clock(self.owner, self._specs)
         if clock != self.clock:
-            warnings.warn(
+            self._warn(
                 f"{self.owner}: the checkpoint's schedules run on the {self.clock} clock, this "
                 f"run's on the {clock} clock; the checkpoint's clock is used (its schedules win). "
                 "Start a fresh run to change the clock.",
@@ -451,7 +455,7 @@ class RunState(Groups, MetricPolicy):
         if not depends:
             return  # every schedule has its own length: nothing to change
         if self.horizon == "rebind":
-            warnings.warn(
+            self._warn(
                 f"{self.owner}: the run length changed from {old} to {new} updates; "
                 f"horizon='rebind' binds the schedules again for {new} updates (the LR may jump "
                 f"at update {step}).",
@@ -469,7 +473,7 @@ class RunState(Groups, MetricPolicy):
             self._check_event(event)
             self.events.append(event)
             if all(e is not None and e <= step for e in ends):
-                warnings.warn(
+                self._warn(
                     f"{self.owner}: the run length changed from {old} to {new} updates, but the "
                     f"schedule already ended (at update {max(e or 0 for e in ends)}, before the "
                     f"resume at update {step}): the LR holds its final value until update {new}; "
@@ -479,7 +483,7 @@ class RunState(Groups, MetricPolicy):
                 )
                 self._invalidate()
                 return
-            warnings.warn(
+            self._warn(
                 f"{self.owner}: the run length changed from {old} to {new} updates; the rest of "
                 f"the schedule is {'stretched' if new > old else 'squeezed'} from update {step} "
                 f"to end at update {new} (horizon='stretch'; horizon='rebind' binds it again "
@@ -608,7 +612,7 @@ class RunState(Groups, MetricPolicy):
         total = self.current_total
         last = max(ats.values()) if ats else first
         if total is not None and last < total < last + event["steps"]:  # (ended: nothing remains)
-            warnings.warn(
+            self._warn(
                 f"{self.owner}.cooldown(): steps={request['steps']!r} ({event['steps']} updates) "
                 f"from update {last} ends at update {last + event['steps']}, after the run's "
                 f"last update ({total - 1}, total_steps={total}): the run ends before the LR "
@@ -637,6 +641,11 @@ class RunState(Groups, MetricPolicy):
                             self._of(hyper, record, opt)
         finally:
             self.events, self._built, self._per_opt = saved_events, saved_built, saved_per_opt
+
+    def _warn(self, message: str, stacklevel: int = 2) -> None:
+        """Warn through the adapter's sink (:attr:`Profile.warn`); ``stacklevel`` as
+        :func:`warnings.warn` counts it from the caller."""
+        self._profile.warn(message, stacklevel=stacklevel + 1)
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -694,13 +703,13 @@ class RunState(Groups, MetricPolicy):
         saved_plateau = state["plateau"]
         if saved_plateau is None:
             if self.plateau is not None:
-                warnings.warn(
+                self._warn(
                     f"{owner}: the checkpoint has no plateau, this run has {self.plateau!r}; it "
                     "starts fresh.",
                     stacklevel=2,
                 )
         elif self.plateau is None:
-            warnings.warn(
+            self._warn(
                 f"{owner}: the checkpoint holds plateau state (scale "
                 f"{saved_plateau['state'].get('scale')}) but this run has no plateau; the "
                 "saved scale is dropped.",
@@ -709,7 +718,7 @@ class RunState(Groups, MetricPolicy):
         else:
             cfg = saved_plateau["config"]
             if cfg != self.plateau.to_config():
-                warnings.warn(
+                self._warn(
                     f"{owner}: the checkpoint's plateau has config {cfg}, this run's has "
                     f"{self.plateau.to_config()}; the checkpoint's is used.",
                     stacklevel=2,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -36,6 +35,9 @@ class Groups:
         raise NotImplementedError
 
     def multiplier(self, step: int) -> float:  # pragma: no cover - RunState's
+        raise NotImplementedError
+
+    def _warn(self, message: str, stacklevel: int = 2) -> None:  # pragma: no cover - RunState's
         raise NotImplementedError
 
     def _build(
@@ -115,7 +117,7 @@ class Groups:
             if not math.isclose(now, r["base"]["lr"], rel_tol=1e-12, abs_tol=0.0):
                 changed.append(f"{r['name'] or i}: {r['base']['lr']:g} (now {now:g})")
         if changed:
-            warnings.warn(
+            self._warn(
                 f"{self.owner}: the checkpoint's base LRs differ from the ones configured now for "
                 f"{len(changed)} parameter group(s) of {self._optimizer(key)} "
                 f"({'; '.join(changed)}); the checkpoint's are used (the checkpoint wins, as for "
@@ -165,7 +167,7 @@ class Groups:
             unmatched = [k for k in spec if k != "*" and k not in used]
             if unmatched and "*" in used:
                 names = [r["name"] for r in records]
-                warnings.warn(
+                self._warn(
                     f"{self.owner}: {SPEC_ARGS[hyper]} has key(s) {unmatched} that match no "
                     f"parameter group (groups: names {names}, indices 0-{len(records) - 1}), "
                     "while some group falls back to '*'; a typo would train that group on the "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,9 @@ class MetricPolicy:
     def _changed(self) -> None:  # pragma: no cover - RunState's
         raise NotImplementedError
 
+    def _warn(self, message: str, stacklevel: int = 2) -> None:  # pragma: no cover - RunState's
+        raise NotImplementedError
+
     def check_feedable(self, can_evaluate: bool, setting: str) -> None:
         """At train start: a monitor that can never be fed raises (strict) or warns.
 
@@ -51,7 +53,7 @@ class MetricPolicy:
         )
         if self.strict:
             raise ValueError(message + " (strict=False turns this into a warning.)")
-        warnings.warn(message, stacklevel=3)
+        self._warn(message, stacklevel=3)
 
     def metric(
         self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = (), hint: str = ""
@@ -78,7 +80,7 @@ class MetricPolicy:
             )
         if not self._warned_missing:
             self._warned_missing = True
-            warnings.warn(message + " Skipped (strict=False); warned once.", stacklevel=3)
+            self._warn(message + " Skipped (strict=False); warned once.", stacklevel=3)
         return None
 
     def observe(self, value: Any, *, at: int | None = None) -> bool:
@@ -164,7 +166,7 @@ class MetricPolicy:
             "repeat, so the plateau missed one value and the LR may differ from an uninterrupted "
             "run's."
         )
-        warnings.warn(message + (f" {fix}" if fix else ""), stacklevel=3)
+        self._warn(message + (f" {fix}" if fix else ""), stacklevel=3)
         return True
 
     def number(self, value: Any) -> float:

@@ -1,0 +1,84 @@
+"""Policies the engine decides for every adapter, with no framework: where its warnings go.
+
+Lightning's own warnings are emitted on global rank 0 only (``rank_zero_warn``); an adapter gives
+the engine its warning sink in its :class:`~lrplugins._run.Profile`, so every warning of the run
+state (a cooldown longer than the run, a missing metric, a horizon change, ...) goes the
+framework's way. The default is :func:`warnings.warn`. The DDP check (one warning per run, not
+one per process) is ``integration/test_lightning_warnings_ddp.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+import lrplugins as lrp
+from lrplugins._run import Profile, RunState, adapter_run
+
+LONG = (
+    "Owner.cooldown(): steps=50 (50 updates) from update 0 ends at update 50, after the run's last "
+    "update (9, total_steps=10): the run ends before the LR reaches final."
+)
+
+
+def where(run: RunState) -> tuple[str, int]:
+    """The location a warning of ``run`` is reported at (a cooldown longer than the run)."""
+    run.begin(0, total_steps=10)
+    with pytest.warns(UserWarning) as caught:
+        adapters_cooldown(run)
+    assert [str(w.message) for w in caught] == [LONG]
+    return caught[0].filename, caught[0].lineno
+
+
+def adapters_cooldown(run: RunState) -> None:
+    run.cooldown(50)  # an adapter's cooldown(): the warning points at its caller
+
+
+def test_the_default_sink_is_warnings_warn() -> None:
+    assert where(RunState("Owner", lrp.constant()))[0] == __file__
+
+
+def test_an_adapters_sink_gets_every_engine_warning_and_warnings_warn_none() -> None:
+    got: list[tuple[str, int]] = []
+
+    def sink(message: str, stacklevel: int = 1) -> None:
+        got.append((message, stacklevel))
+
+    run = adapter_run(Profile(warn=sink), "Owner", lrp.cosine())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing reaches warnings.warn
+        run.begin(0, total_steps=10)
+        run.cooldown(50)
+        run.end()
+        run.load_state_dict(run.state_dict())
+        run.begin(5, total_steps=20)  # a horizon change
+    assert len(got) == 2 and got[0][0] == LONG
+    assert got[1][0].startswith("Owner: the run length changed from 10 to 20 updates")
+    assert all(isinstance(n, int) and n >= 2 for _, n in got)
+
+
+def test_a_sink_that_forwards_to_warnings_warn_keeps_the_location() -> None:
+    def sink(message: str, stacklevel: int = 1) -> None:
+        warnings.warn(message, stacklevel=stacklevel + 1)
+
+    default = where(RunState("Owner", lrp.constant()))
+    assert where(adapter_run(Profile(warn=sink), "Owner", lrp.constant())) == default
+
+
+def test_the_metric_parts_warnings_go_to_the_sink() -> None:
+    got: list[Any] = []
+    run = adapter_run(
+        Profile(warn=lambda m, stacklevel=1: got.append(m)),
+        "Owner",
+        lrp.constant(),
+        lrp.Plateau(),
+        "val_loss",
+        strict=False,
+    )
+    run.begin(0, total_steps=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run.check_feedable(False, "evaluation='off'")
+    assert len(got) == 1 and got[0].startswith("Owner(monitor='val_loss'): this run never")
