@@ -228,13 +228,16 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
             run.load_state_dict(saved)
         # fresh, resume or foreign (a second train() on the same Trainer starts at step 0); a
         # cooldown asked for while no train() was in progress starts at this first update
-        decision = run.begin(state.global_step, total, spe, hint=_hint(spe, run.clock))
+        # on the tokens clock it starts at (fresh, foreign) or is checked against (resume) the
+        # Trainer's count
+        seen = int(state.num_input_tokens_seen)
+        decision = run.begin(state.global_step, total, spe, hint=_hint(spe, run.clock), clock=seen)
         try:  # the checkpoint's schedules replace the live ones: their clock too
             _check_clock(owner, run.clock, args)
         except ValueError:
             run.end()
             raise
-        self._sync_clock(owner, decision, state)
+        self._seen, self._taken = seen, run.clock_value
         step, epoch = state.global_step, _ended_epoch(args, state.global_step, spe)
         run.check_missed_evaluation(  # a resume there skips that epoch's evaluation
             None if epoch is None else step,
@@ -273,26 +276,6 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         # on_pre_optimizer_step) takes part in it at its s(0)
         self._hook = raw.register_step_pre_hook(self._before_update)
         self._apply()
-
-    def _sync_clock(self, owner: str, decision: str, state: TrainerState) -> None:
-        """On the tokens clock, start from the Trainer's ``num_input_tokens_seen`` (a new run, or a
-        checkpoint without our state), or check that it agrees with the restored clock."""
-        run = self._run
-        if run.clock != "tokens":
-            return
-        seen = int(state.num_input_tokens_seen)
-        if decision in ("fresh", "foreign"):
-            run.advance(seen)  # from 0
-        elif seen != run.clock_value:
-            warnings.warn(
-                f"{owner}: the schedule's clock stands at {run.clock_value} tokens but the "
-                f"Trainer's state.num_input_tokens_seen is {seen}; the schedule goes on from its "
-                f"own count ({run.clock_value}), as the run that saved it, adding the tokens the "
-                "Trainer counts from here.",
-                stacklevel=3,
-            )
-        self._seen = seen
-        self._taken = run.clock_value
 
     def on_optimizer_step(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any

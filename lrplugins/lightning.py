@@ -39,7 +39,7 @@ from ._compat import SUPPORTED, check_framework, parse_version
 from ._finder_lightning import find_lr
 from ._param_groups import write as write_groups
 from ._plateau import Plateau
-from ._run import Profile, RunState, RunViews, adapter_run
+from ._run import Profile, RunState, RunViews, UnknownClockError, adapter_run
 from ._schedules import Schedule
 
 check_framework("lrplugins.lightning")
@@ -281,22 +281,18 @@ class LRSchedulerCallback(RunViews, _Callback):
         known = math.isfinite(total) and total >= 1  # -1: unsized loader, inf: endless run
         counters = self._counters
         step = trainer.global_step if counters is None else max(counters.values())
-        decision = run.begin(
-            step,
-            int(total) if known else None,
-            spe,
-            at=None if counters is None else dict(counters),
-            hint=_hint(total, spe) if run.clock == "steps" else "",  # else the total is its own
-        )
+        try:  # Lightning counts no samples / tokens: a foreign resume on that clock is refused
+            decision = run.begin(
+                step,
+                int(total) if known else None,
+                spe,
+                at=None if counters is None else dict(counters),
+                hint=_hint(total, spe) if run.clock == "steps" else "",  # else the total is its own
+            )
+        except UnknownClockError as exc:
+            raise MisconfigurationException(f"{exc} (state key {self.state_key!r})") from None
         if run.clock != "steps" or self.count is not None:  # the checkpoint's clock may differ
             _check_count(owner, run, self.count, " (the checkpoint's)")
-        if decision == "foreign" and run.clock != "steps":
-            raise MisconfigurationException(
-                f"{owner}: resuming at update {step} from a checkpoint that holds no state of "
-                f"this callback (key {self.state_key!r}): the {run.clock} consumed before it are "
-                f"not known, so neither is where the {run.clock} schedule stands. Resume with "
-                "the callback that wrote the checkpoint."
-            )
         self._counted, self._counted_tensors, self._bad_count = 0, [], ""
         self._stepped = False
         for i in driven:

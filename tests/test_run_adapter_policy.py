@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import lrplugins as lrp
-from lrplugins._run import Profile, RunState, adapter_run
+from lrplugins._run import Profile, RunState, UnknownClockError, adapter_run
 
 LONG = (
     "Owner.cooldown(): steps=50 (50 updates) from update 0 ends at update 50, after the run's last "
@@ -82,3 +82,68 @@ def test_the_metric_parts_warnings_go_to_the_sink() -> None:
         warnings.simplefilter("error")
         run.check_feedable(False, "evaluation='off'")
     assert len(got) == 1 and got[0].startswith("Owner(monitor='val_loss'): this run never")
+
+
+# ------------------------------------------------------------------------------------------------
+# begin(step, ..., clock=n): where a samples / tokens clock starts, decided once
+# ------------------------------------------------------------------------------------------------
+
+TOKENS = lrp.cosine(total_steps="1000tok")
+
+
+def tokens_run() -> RunState:
+    return RunState("Owner", TOKENS)
+
+
+def test_a_fresh_or_foreign_run_starts_its_clock_at_the_frameworks_count() -> None:
+    run = tokens_run()
+    assert run.begin(0, clock=0) == "fresh" and run.clock_value == 0
+    run = tokens_run()
+    assert run.begin(4, clock=300) == "foreign"
+    assert run.clock_value == 300
+    assert run.now(4) == 300 and run.multiplier(run.now(4)) == run.active(300) < run.active(0)
+
+
+def test_a_foreign_resume_without_the_frameworks_count_is_refused_changing_nothing() -> None:
+    run = tokens_run()
+    run.cooldown("10tok")  # pending: still pending after the refusal
+    with pytest.raises(UnknownClockError, match=r"the tokens consumed before it are not known"):
+        run.begin(4)
+    assert not run.in_progress and not run.is_bound
+    assert run.begin(0) == "fresh" and [e["kind"] for e in run.events] == ["cooldown"]
+    assert issubclass(UnknownClockError, ValueError)
+
+
+def test_a_resume_goes_on_from_its_own_clock_and_warns_when_the_frameworks_differs() -> None:
+    run = tokens_run()
+    run.begin(0, clock=0)
+    run.advance(250)
+    run.step = 3
+    state = run.state_dict()
+    same = tokens_run()
+    same.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert same.begin(3, clock=250) == "resume"
+    assert same.clock_value == 250
+    other = tokens_run()
+    other.load_state_dict(state)
+    with pytest.warns(UserWarning) as caught:
+        assert other.begin(3, clock=1250) == "resume"
+    message = (
+        "Owner: the schedule's clock stands at 250 tokens but the trainer counted 1250 before "
+        "update 3; the schedule goes on from its own count (250), as the run that saved it, adding "
+        "the tokens the trainer counts from here."
+    )
+    assert [str(w.message) for w in caught] == [message]
+    assert other.clock_value == 250
+    unknown = tokens_run()
+    unknown.load_state_dict(state)
+    assert unknown.begin(3) == "resume" and unknown.clock_value == 250  # no count: no check
+
+
+def test_the_update_clock_ignores_the_frameworks_count() -> None:
+    run = RunState("Owner", lrp.cosine(total_steps=10))
+    assert run.begin(4, clock=300) == "foreign" and run.clock_value == 0
+    fresh = RunState("Owner", lrp.cosine(total_steps=10))
+    assert fresh.begin(4) == "foreign"  # no count needed to resume on the update clock

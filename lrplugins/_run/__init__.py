@@ -38,7 +38,7 @@ cosine(total_steps=10, warmup_steps=2)
 0.1
 """
 
-from .engine import HORIZONS, Profile, RunState, RunViews, adapter_run
+from .engine import HORIZONS, Profile, RunState, RunViews, UnknownClockError, adapter_run
 from .metric import MissingMetricError
 from .specs import HYPERPARAMETERS
 from .state import FORMAT, check_state
@@ -51,6 +51,7 @@ __all__ = [
     "Profile",
     "RunState",
     "RunViews",
+    "UnknownClockError",
     "adapter_run",
     "check_state",
 ]

@@ -36,6 +36,12 @@ from .state import FORMAT, check_state, saved_fed
 HORIZONS = ("stretch", "rebind")
 
 
+class UnknownClockError(ValueError):
+    """A run on the samples / tokens clock resumes from a checkpoint without its state, and the
+    framework does not count them: where the schedule stands is not known (:meth:`RunState.begin`
+    refuses it)."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """What differs between adapters' constructors (not part of the public :class:`RunState`).
@@ -200,6 +206,7 @@ class RunState(Groups, MetricPolicy):
         *,
         at: Mapping[int, int] | None = None,
         hint: str = "",
+        clock: int | None = None,
     ) -> str:
         """Training begins at update ``step``: decide what kind of run this is, bind, apply what
         was pending. Returns the decision:
@@ -217,6 +224,13 @@ class RunState(Groups, MetricPolicy):
         ``hint`` is appended to the error when a schedule still cannot be bound. Cooldowns
         requested while no run was in progress start at ``step`` (``at``: each optimizer's own
         next update, where they count separately).
+
+        ``clock`` is the framework's own count of the samples / tokens consumed before update
+        ``step`` (``None``: it keeps none), read on a samples / tokens clock only: a fresh or
+        foreign run starts its clock there; a resumed or continued run goes on from its own count
+        (the one the run that saved it had), with a warning when the framework's differs. A
+        foreign resume on such a clock without the framework's count is refused: where the
+        schedule stands is not known.
         """
         step = int(step)
         if self._loaded is not None:
@@ -227,15 +241,38 @@ class RunState(Groups, MetricPolicy):
             decision = "continue"
         else:
             decision = "foreign"
+        if decision == "foreign" and self.clock != "steps" and clock is None:
+            raise UnknownClockError(
+                f"{self.owner}: resuming at update {step} from a checkpoint that holds no state "
+                f"of this run: the {self.clock} consumed before it are not known, so neither is "
+                f"where the {self.clock} schedule stands. Resume with the run state that wrote the "
+                "checkpoint."
+            )
         if decision in ("fresh", "foreign"):
             self.start_fresh()
         self._resumed = decision == "resume"
         self.bind(total_steps, steps_per_epoch, step=step, hint=hint)
         self.step = step
+        if self.clock != "steps" and clock is not None:  # (the checkpoint's clock, on resume)
+            self._start_clock(decision, step, int(clock))
         pending, self._pending = self._pending, []
         for request in pending:
             self._add_cooldown(request, step if at is None else at, notify=False)
         return decision
+
+    def _start_clock(self, decision: str, step: int, counted: int) -> None:
+        """Set the samples / tokens clock from the framework's count at :meth:`begin`."""
+        if decision in ("fresh", "foreign"):
+            self.clock_value = counted
+            self._cache_step = -1
+        elif counted != self.clock_value:
+            self._warn(
+                f"{self.owner}: the schedule's clock stands at {self.clock_value} {self.clock} but "
+                f"the trainer counted {counted} before update {step}; the schedule goes on from "
+                f"its own count ({self.clock_value}), as the run that saved it, adding the "
+                f"{self.clock} the trainer counts from here.",
+                stacklevel=4,
+            )
 
     def end(self) -> None:
         """The run ended (or raised). A checkpoint loaded for a run that never began is dropped;
