@@ -118,6 +118,30 @@ def test_a_reused_callback_starts_fresh(tmp_path: Path) -> None:
     assert_close(trace_of(second), [0.2 * bound(k) * scale[k // 8] for k in range(32)])
 
 
+def test_a_fresh_fit_after_a_resume_trains_on_the_configured_schedule_again(
+    tmp_path: Path,
+) -> None:
+    """A resume takes the checkpoint's schedule (with a warning); the next fit from scratch with
+    the same callback is a new run: the schedule it was given, not the checkpoint's."""
+    saved = lrp.linear(final=0.5)
+    every = ModelCheckpoint(
+        dirpath=tmp_path / "a", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
+    trainer(
+        tmp_path / "a", [LRSchedulerCallback(saved), every], max_epochs=2, enable_checkpointing=True
+    ).fit(Tiny(lr=0.1), **loaders())
+    cb = LRSchedulerCallback(lrp.cosine(warmup_steps=2))
+    resumed, fresh = Tiny(lr=0.1), Tiny(lr=0.2)
+    with pytest.warns(UserWarning, match=r"saved with schedule linear.*the checkpoint's is used"):
+        trainer(tmp_path / "b", [cb], max_epochs=2).fit(
+            resumed, **loaders(), ckpt_path=str(tmp_path / "a/step=4.ckpt")
+        )
+    assert_close(trace_of(resumed), [0.1 * saved.bind(16)(k) for k in range(4, 16)])
+    trainer(tmp_path / "c", [cb], max_epochs=2).fit(fresh, **loaders())
+    bound = lrp.cosine(total_steps=16, warmup_steps=2)
+    assert_close(trace_of(fresh), [0.2 * bound(k) for k in range(16)])
+
+
 # ------------------------------------------------------------------------------------------------
 # Runtime cooldown and a new run length on resume
 # ------------------------------------------------------------------------------------------------

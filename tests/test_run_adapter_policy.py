@@ -147,3 +147,66 @@ def test_the_update_clock_ignores_the_frameworks_count() -> None:
     assert run.begin(4, clock=300) == "foreign" and run.clock_value == 0
     fresh = RunState("Owner", lrp.cosine(total_steps=10))
     assert fresh.begin(4) == "foreign"  # no count needed to resume on the update clock
+
+
+# ------------------------------------------------------------------------------------------------
+# What a run starts from: the configured schedules and plateau, not an earlier resume's
+# ------------------------------------------------------------------------------------------------
+
+GIVEN = lrp.cosine(total_steps=20)
+SAVED = lrp.linear(total_steps=20, final=0.5)
+
+
+def saved_state() -> dict[str, Any]:
+    """A checkpoint at update 4 of a run given ``SAVED`` and a plateau of factor 0.25."""
+    run = RunState("Owner", SAVED, lrp.Plateau(factor=0.25, patience=0), "val_loss")
+    run.begin(0)
+    run.observe_metrics({"val_loss": 1.0})
+    run.observe_metrics({"val_loss": 2.0})  # a cut: scale 0.25
+    run.step = 4
+    return run.state_dict()
+
+
+def resumed() -> tuple[RunState, lrp.Plateau]:
+    plateau = lrp.Plateau(factor=0.5, patience=0)
+    run = RunState("Owner", GIVEN, plateau, "val_loss")
+    run.load_state_dict(saved_state())  # the checkpoint's plateau config and scale win
+    with pytest.warns(UserWarning, match="the checkpoint's is used"):
+        assert run.begin(4) == "resume"
+    assert run.schedule == SAVED and run.plateau is not plateau and run.scale == 0.25
+    run.end()
+    return run, plateau
+
+
+@pytest.mark.parametrize("step, decision", [(0, "fresh"), (7, "foreign")])
+def test_a_new_run_after_a_resume_starts_from_the_configured_schedule_and_plateau(
+    step: int, decision: str
+) -> None:
+    run, plateau = resumed()
+    assert run.begin(step) == decision
+    assert run.schedule == GIVEN and run.active == GIVEN
+    assert run.plateau is plateau and run.scale == 1.0
+    assert run.multiplier(10) == GIVEN(10)
+
+
+def test_a_second_resume_is_compared_with_the_configured_schedule() -> None:
+    run, _ = resumed()
+    run.load_state_dict(saved_state())
+    with pytest.warns(UserWarning) as caught:
+        assert run.begin(4) == "resume"
+    assert any(
+        f"the checkpoint was saved with schedule {SAVED!r}, this run was given {GIVEN!r}"
+        in str(w.message)
+        for w in caught
+    ), [str(w.message) for w in caught]
+
+
+def test_a_schedule_configured_late_is_in_force_only_from_the_next_new_run() -> None:
+    run = adapter_run(Profile(schedule_optional=True, per_group=False), "Owner", None)
+    run.schedule = GIVEN  # the adapter learns it (Keras: the optimizer's)
+    assert run.begin(0) == "fresh" and run.active == GIVEN
+    run.end()
+    run.schedule = SAVED  # configured again between runs: a continued run keeps its own
+    assert run.begin(1) == "continue" and run.active == GIVEN
+    run.end()
+    assert run.begin(0) == "fresh" and run.active == SAVED

@@ -152,6 +152,9 @@ class RunState(Groups, MetricPolicy):
                 f"got {horizon!r}"
             )
         self.plateau: Plateau | None = plateau
+        # what this run state was given: a new run starts from it, a resume is compared with it
+        self._configured = dict(self._specs)
+        self._own_plateau = plateau
         self.monitor: str | None = monitor
         self.strict = strict
         self.horizon = horizon
@@ -189,10 +192,21 @@ class RunState(Groups, MetricPolicy):
         self.in_progress = False  # between begin() and end()
 
     def start_fresh(self) -> None:
-        """Forget the runtime state of a previous run (a new ``fit``/``train``, not a resume)."""
+        """Forget the runtime state of a previous run (a new ``fit``/``train``, not a resume): its
+        events, groups and plateau state, and the schedules and plateau a checkpoint it resumed
+        from brought (the configured ones are back)."""
+        self._restore_configured()
         self._reset_runtime()
-        if self.plateau is not None and self._fresh_plateau is not None and self._loaded is None:
-            self.plateau.load_state_dict(self._fresh_plateau)
+        if self._loaded is None:
+            self.plateau = self._own_plateau
+            if self.plateau is not None and self._fresh_plateau is not None:
+                self.plateau.load_state_dict(self._fresh_plateau)
+
+    def _restore_configured(self) -> None:
+        """The schedules this run state was given (a checkpoint's replaced them on resume)."""
+        self._specs = dict(self._configured)
+        self.clock = run_clock(self.owner, self._specs)
+        self._invalidate()
 
     def forget_checkpoint(self) -> None:
         """Drop a loaded checkpoint that no run took over (a fit that never started training)."""
@@ -213,12 +227,14 @@ class RunState(Groups, MetricPolicy):
 
         - ``"resume"``: a checkpoint was loaded (:meth:`load_state_dict`): its schedules, run
           length and events are taken over (a changed ``total_steps`` is a horizon change);
-        - ``"fresh"``: ``step == 0`` and nothing loaded: a new run (a reused adapter forgets the
-          previous run's events, groups and plateau);
+        - ``"fresh"``: ``step == 0`` and nothing loaded: a new run from the configured schedules
+          and plateau (a reused adapter forgets the previous run's events, groups and plateau
+          state, and what a checkpoint it resumed from brought);
         - ``"continue"``: nothing loaded, but this run state ran the updates before ``step`` in
           memory (the same trainer trains more): kept as it is, a changed length as on resume;
         - ``"foreign"``: ``step > 0`` with no state of this run (a checkpoint written without
-          it): a new run state that starts at ``step``; the adapter decides the base values.
+          it): a new run state that starts at ``step``, as a fresh one; the adapter decides the
+          base values.
 
         ``total_steps`` / ``steps_per_epoch`` are what the trainer knows (``None``: unknown);
         ``hint`` is appended to the error when a schedule still cannot be bound. Cooldowns
@@ -241,15 +257,18 @@ class RunState(Groups, MetricPolicy):
             decision = "continue"
         else:
             decision = "foreign"
-        if decision == "foreign" and self.clock != "steps" and clock is None:
+        unit = run_clock(self.owner, self._configured)  # a foreign run's: the configured one
+        if decision == "foreign" and unit != "steps" and clock is None:
             raise UnknownClockError(
                 f"{self.owner}: resuming at update {step} from a checkpoint that holds no state "
-                f"of this run: the {self.clock} consumed before it are not known, so neither is "
-                f"where the {self.clock} schedule stands. Resume with the run state that wrote the "
+                f"of this run: the {unit} consumed before it are not known, so neither is "
+                f"where the {unit} schedule stands. Resume with the run state that wrote the "
                 "checkpoint."
             )
         if decision in ("fresh", "foreign"):
             self.start_fresh()
+        elif decision == "resume":  # the checkpoint's schedules are compared with the configured
+            self._restore_configured()
         self._resumed = decision == "resume"
         self.bind(total_steps, steps_per_epoch, step=step, hint=hint)
         self.step = step
@@ -293,8 +312,16 @@ class RunState(Groups, MetricPolicy):
 
     @schedule.setter
     def schedule(self, value: Any) -> None:
-        self._specs["lr"] = parse_spec(self.owner, "schedule", value, self._per_group)
-        self._invalidate()
+        """Configure the LR schedule a new run starts from, for an adapter that learns it late
+        (the Keras callback given none takes its optimizer's); in force at once while there is
+        none, else from the next fresh or foreign run (a resume compares the checkpoint's with
+        it)."""
+        spec = parse_spec(self.owner, "schedule", value, self._per_group)
+        self._configured["lr"] = spec
+        if "lr" not in self._specs:
+            self._specs["lr"] = spec
+            self.clock = run_clock(self.owner, self._specs)
+            self._invalidate()
 
     def spec(self, hyper: str) -> dict[GroupKey, Schedule] | None:
         """The schedules of ``hyper`` (``"lr"``, ``"momentum"``, ``"weight_decay"``) by group key."""

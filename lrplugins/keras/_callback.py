@@ -124,7 +124,6 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         run.on_change = self._mark
         self.backup_dir = None if backup_dir is None else os.fspath(backup_dir)
         self._lrs: LearningRateSchedule | None = None
-        self._source = self._given  # the schedule a new run starts from
         self._loaded: dict[str, int] | None = None
         # cooldowns asked for during a fit between two hooks (another callback's batch hook, a
         # signal handler): recorded at this callback's next hook, where optimizer.iterations is
@@ -218,7 +217,9 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
                 "another Keras schedule cannot be combined with this callback"
             )
         if current is not self._lrs:
-            self._lrs, self._source = current, self._given or current.schedule
+            self._lrs = current
+            if self._given is None:  # its schedule is the configured one (a new run starts there)
+                self._run.schedule = current.schedule
         _hypers.adopt(opt)  # learning_rate settable again after fit; momentum/decay drivable
         self._find_hypers(opt)
         return current
@@ -293,8 +294,6 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         )
         if point.warning is not None:
             warnings.warn(f"LRSchedulerCallback: {point.warning}", stacklevel=2)
-        if run.schedule is None or (loaded is None and point.update == 0):
-            run.schedule = self._source  # a new run starts from the configured schedule
         decision = run.begin(
             point.update, point.total_steps, point.steps_per_epoch, hint=_hint(self.params)
         )
