@@ -1353,6 +1353,15 @@ def machine() -> str:
     )
 
 
+def make(name: str, scale: int = 1) -> Task:
+    """Task ``name``, trained ``scale`` times as many epochs (named ``name@x<scale>``)."""
+    task = TASKS[name]()
+    if scale != 1:
+        task.epochs *= scale
+        task.name = f"{name}@x{scale}"
+    return task
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=2, help="how many seeds per task (default 2)")
@@ -1374,6 +1383,13 @@ def main(argv: list[str] | None = None) -> int:
         "(default: tuning; about 70 extra short trials per task-seed). On the held-out half it "
         "is hindsight: what the best settings there would have been, not a held-out figure",
     )
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="train every task this many times as many epochs (its name gets '@xN', so the cache "
+        "keeps both); the side check of the results file used --scale 6 --seeds 2",
+    )
     p.add_argument("--plot", help="save the picture of our range test on char-transformer here")
     p.add_argument(
         "--cache",
@@ -1387,7 +1403,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     results = []
     for name in args.tasks:
-        task = TASKS[name]()
+        task = make(name, args.scale)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             if args.prepare:
                 prepare(task, seed)
@@ -1412,7 +1428,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = []
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     for half in ["tuning"] if args.search == [] else args.search or []:
-        chosen = [TASKS[n]() for n in args.tasks if TASKS[n]().half == half]
+        chosen = [make(n, args.scale) for n in args.tasks if TASKS[n]().half == half]
         title = (
             "The search on the tuning half"
             if half == "tuning"
