@@ -14,6 +14,9 @@ and the metrics, and writes back the values the run state computes. The policies
 * the plateau and the "which metric, and is it missing" rule (``strict``), NaN never reaching the LR;
   where the plateau was last fed, and on resume whether it missed an evaluation the framework
   skips (:meth:`RunState.check_missed_evaluation`, one warning for every adapter);
+* what a run starts from (:meth:`RunState.begin`): a new run from the configured schedules and
+  plateau, a resume from the checkpoint's; a samples / tokens clock from the framework's own count;
+* where every warning goes: the adapter's sink (Lightning's is ``rank_zero_warn``);
 * events recorded during the run (a runtime :meth:`RunState.cooldown`, a horizon change), replayed
   on resume;
 * the parameter groups (base values, names, the update each one joined at), and the one
