@@ -447,6 +447,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         {**_PLATEAU_ARGS, "schedule": C},
         (RESUMED.format("schedule"),),
     ),
+    Scenario(
+        "fresh_after_resume",
+        "a callback that resumed, reused for a new run: the configured schedule, not the checkpoint's",
+        (
+            Leg(3, {"schedule": S}),
+            Leg(3, {"schedule": C}, resume_at=1),
+            Leg(3, {"schedule": C}, same=True),
+        ),
+        lambda sc: [
+            LegExpect(_first(sc)),
+            LegExpect(SAME, (RESUMED.format("schedule"),)),
+            LegExpect(lr([body(C, 12)], 0, 12)),
+        ],
+        support={"torch": _NO_REUSE},
+    ),
     _resume(
         "resume_changed_plateau",
         "resume with another plateau: the checkpoint's wins",
