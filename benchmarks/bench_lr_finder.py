@@ -50,6 +50,19 @@ and not how much a small data set was overfitted:
 - ``signals-cnn``: 8 frequency bands of noisy sine waves, a 1-D CNN with GroupNorm, SGD with
   momentum 0.9, step drops at 50% and 75%, batch 32.
 
+fresh-2 (added once every figure above was known, with the ``knee|edge`` rule read off the twelve
+tasks above: the edge for SGD, the knee for Adam and AdamW; written and committed before any of
+them was trained):
+
+- ``breast-cancer-mlp``: scikit-learn's breast cancer data, 15 epochs, a ReLU MLP, SGD with
+  Nesterov momentum, cosine with 5% warmup, batch 32.
+- ``teacher-resmlp``: a random teacher of 16 Gaussian inputs, one pass, a residual MLP with
+  LayerNorm, MSE, SGD with momentum 0.9, linear decay with 10% warmup, batch 64.
+- ``gru-memory``: a fading sum over 16 steps of Gaussian inputs, one pass, a GRU, MSE, Adam,
+  cosine with 5% warmup, batch 64.
+- ``sinusoid-mlp``: a damped sine of one input plus noise, 800 samples, 24 epochs, a tanh MLP,
+  MSE, AdamW, warmup-stable-decay, batch 32.
+
 Nothing is downloaded. For each task and seed the best peak LR comes from a grid of full
 trainings a third of a decade apart (refined by a parabola in log10 LR through the best grid
 point and its neighbours). Every approach is scored by ``|log10(suggested / best)|`` (decades
@@ -116,7 +129,7 @@ MIN_LR, MAX_LR, SWEEP = 1e-7, 10.0, 100
 @dataclass
 class Task:
     name: str
-    half: str  # "tuning", "held-out" or "fresh"
+    half: str  # "tuning", "held-out", "fresh" or "fresh-2"
     train: TensorDataset
     val: TensorDataset
     model: Callable[[], nn.Module]
@@ -610,6 +623,148 @@ def signals_cnn() -> Task:
     )
 
 
+# ----------------------------------------------------------------------------------------------
+# The second fresh half: a prospective test of the "knee|edge" rule (added after every figure of
+# the three halves above was known)
+# ----------------------------------------------------------------------------------------------
+#
+# The rule "knee|edge" (the edge, i.e. the lag-free curve's lowest point, for SGD with or without
+# momentum; the knee for Adam and AdamW) was read off all twelve tasks above, against each task's
+# reference over its seeds. These four tasks, two of each kind of optimizer, two small data sets
+# trained for many epochs and two one-pass tasks, were written and committed, with the rule,
+# before any of them was trained; nothing was changed after.
+
+
+def breast_cancer_mlp() -> Task:
+    from sklearn.datasets import load_breast_cancer
+
+    d = load_breast_cancer()
+    x = d.data.astype(np.float32)
+    x = (x - x.mean(0)) / x.std(0)
+    tr, va = _split(len(x), 114)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(d.target.astype(np.int64))
+    return Task(
+        "breast-cancer-mlp",
+        "fresh-2",
+        TensorDataset(xt[tr], yt[tr]),
+        TensorDataset(xt[va], yt[va]),
+        model=lambda: nn.Sequential(
+            nn.Linear(30, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
+        ),
+        family="nesterov",
+        weight_decay=5e-4,
+        schedule=lambda n: lrp.cosine(total_steps=n, warmup_steps="5%"),
+        loss=nn.functional.cross_entropy,
+        batch=32,
+        epochs=15,
+        grid=_grid(-3.33, 1.0),
+        about="scikit-learn's breast cancer data (455 training samples), 15 epochs, ReLU MLP, "
+        "SGD + Nesterov, cosine 5% warmup, batch 32",
+    )
+
+
+class ResMLP(nn.Module):
+    """Pre-norm residual MLP blocks (LayerNorm, Linear, GELU, Linear) between two linear maps."""
+
+    def __init__(self, d_in: int, d: int = 64, blocks: int = 3) -> None:
+        super().__init__()
+        self.inp = nn.Linear(d_in, d)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+            for _ in range(blocks)
+        )
+        self.out = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.out(h)
+
+
+def teacher_resmlp() -> Task:
+    n, total = _one_pass(400, 64)
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(total, 16, generator=g)
+    y = _teacher(10, 16, 1)(x) + 0.05 * torch.randn(total, 1, generator=g)
+    return Task(
+        "teacher-resmlp",
+        "fresh-2",
+        TensorDataset(x[:n], y[:n]),
+        TensorDataset(x[n:], y[n:]),
+        model=lambda: ResMLP(16),
+        family="sgd",
+        weight_decay=0.0,
+        schedule=lambda n: lrp.linear(total_steps=n, warmup_steps="10%"),
+        loss=nn.functional.mse_loss,
+        batch=64,
+        epochs=1,
+        grid=_grid(-3.33, 1.0),
+        about="a random tanh teacher of 16 Gaussian inputs plus noise, one pass, residual MLP "
+        "with LayerNorm, MSE, SGD momentum 0.9, linear decay 10% warmup, batch 64",
+    )
+
+
+class GRURegressor(nn.Module):
+    def __init__(self, d_in: int, d: int = 48) -> None:
+        super().__init__()
+        self.gru = nn.GRU(d_in, d, batch_first=True)
+        self.head = nn.Linear(d, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(x)[0][:, -1])
+
+
+def gru_memory() -> Task:
+    n, total = _one_pass(300, 64)
+    length, d_in = 16, 4
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(total, length, d_in, generator=g)
+    w = torch.randn(d_in, generator=g)
+    fade = 0.8 ** torch.arange(length - 1, -1, -1, dtype=torch.float32)
+    y = (torch.tanh(x @ w) * fade).sum(1, keepdim=True)  # a fading memory of the sequence
+    return Task(
+        "gru-memory",
+        "fresh-2",
+        TensorDataset(x[:n], y[:n]),
+        TensorDataset(x[n:], y[n:]),
+        model=lambda: GRURegressor(d_in),
+        family="adam",
+        weight_decay=0.0,
+        schedule=lambda n: lrp.cosine(total_steps=n, warmup_steps="5%"),
+        loss=nn.functional.mse_loss,
+        batch=64,
+        epochs=1,
+        grid=_grid(-4.33, 0.0),
+        about="a fading sum over 16 steps of 4 Gaussian inputs, one pass, GRU, MSE, Adam, "
+        "cosine 5% warmup, batch 64",
+    )
+
+
+def sinusoid_mlp() -> Task:
+    g = torch.Generator().manual_seed(13)
+    x = 8 * torch.rand(1200, 1, generator=g) - 4
+    y = torch.sin(2 * x) * torch.exp(-(x**2) / 8) + 0.1 * torch.randn(1200, 1, generator=g)
+    return Task(
+        "sinusoid-mlp",
+        "fresh-2",
+        TensorDataset(x[:800], y[:800]),
+        TensorDataset(x[800:], y[800:]),
+        model=lambda: nn.Sequential(
+            nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)
+        ),
+        family="adamw",
+        weight_decay=0.01,
+        schedule=lambda n: lrp.wsd(total_steps=n, warmup_steps="10%", decay_steps="20%"),
+        loss=nn.functional.mse_loss,
+        batch=32,
+        epochs=24,
+        grid=_grid(-4.33, 0.0),
+        about="a damped sine of one input plus noise (800 training samples), 24 epochs, tanh "
+        "MLP, MSE, AdamW, warmup-stable-decay, batch 32",
+    )
+
+
 TASKS: dict[str, Callable[[], Task]] = {
     "digits-mlp": digits_mlp,
     "digits-cnn": digits_cnn,
@@ -623,6 +778,10 @@ TASKS: dict[str, Callable[[], Task]] = {
     "teacher-bn-classes": teacher_bn_classes,
     "markov-transformer": markov_transformer,
     "signals-cnn": signals_cnn,
+    "breast-cancer-mlp": breast_cancer_mlp,
+    "teacher-resmlp": teacher_resmlp,
+    "gru-memory": gru_memory,
+    "sinusoid-mlp": sinusoid_mlp,
 }
 
 
@@ -1131,6 +1290,9 @@ def approaches(task: Task, seed: int) -> dict[str, tuple[float | None, float, st
     out: dict[str, tuple[float | None, float, str]] = {}
     for rule in RULES:
         out[f"ours:{rule}"] = (finder.suggestions[rule], n, "task")
+    # the prospective rule of the second fresh half: the edge for SGD, the knee for Adam(W)
+    sgd = task.family in ("sgd", "nesterov")
+    out["ours:knee|edge"] = (finder.edge() if sgd else finder.knee(), n, "task")
     c = dict(CONFIRM)
     anchor = finder.suggestions[str(c.pop("anchor"))]
     if anchor is not None:
@@ -1150,6 +1312,7 @@ ROWS = [
     ("grid of full trainings (reference)", "grid"),
     ("ours: knee + confirmation (recipe)", "ours:knee+confirm"),
     ("ours: knee (the default rule)", "ours:knee"),
+    ("ours: knee|edge (edge for SGD, knee for Adam)", "ours:knee|edge"),
     ("ours: valley", "ours:valley"),
     ("ours: steepest", "ours:steepest"),
     ("ours: minimum/10", "ours:minimum/10"),
@@ -1512,15 +1675,15 @@ def main(argv: list[str] | None = None) -> int:
             else ("Hindsight: the same search on the held-out half (not a held-out figure)")
         )
         parts.append(f"### {title}\n\n" + search(chosen, seeds))
-    for half in ("fresh", "held-out", "tuning"):
+    for half in ("fresh-2", "fresh", "held-out", "tuning"):
         if any(r["half"] == half for r in results):
             parts.append(f"### {half} tasks\n\n" + table(results, half))
             parts.append(f"The reference's noise ({half}):\n\n" + noise(results, half))
-            for key in ("ours:knee+confirm", "ours:knee"):
+            for key in ("ours:knee+confirm", "ours:knee", "ours:knee|edge"):
                 parts.append(f"GOAL ({half}, {key}): " + goal(results, key, half))
             text, verdicts = per_task(results, half)
             parts.append(f"Against each task's reference over its seeds ({half}):\n\n" + text)
-            for key in ("ours:knee+confirm", "ours:knee"):
+            for key in ("ours:knee+confirm", "ours:knee", "ours:knee|edge"):
                 parts.append(f"GOAL per task ({half}, {key}): " + verdicts[key])
     parts.append(
         f"{len(results)} task-seeds in {time.time() - t0:.0f} s ({len(CACHE)} cached "
