@@ -1312,7 +1312,7 @@ ROWS = [
     ("grid of full trainings (reference)", "grid"),
     ("ours: knee + confirmation (recipe)", "ours:knee+confirm"),
     ("ours: knee (the default rule)", "ours:knee"),
-    ("ours: knee|edge (edge for SGD, knee for Adam)", "ours:knee|edge"),
+    ("ours: knee or edge (edge for SGD, knee for Adam)", "ours:knee|edge"),
     ("ours: valley", "ours:valley"),
     ("ours: steepest", "ours:steepest"),
     ("ours: minimum/10", "ours:minimum/10"),
