@@ -151,3 +151,47 @@ def test_save_load_continue_equals_uninterrupted(device, tmp_path):
     assert first + second == whole  # the exact same LR at every update
     for a, b in zip(final, model.parameters()):
         assert torch.equal(a, b.detach())
+
+
+def test_a_plateau_fed_before_its_sequential_lr_milestone_waits_for_it():
+    # LRScheduler with a plateau as the second part of torch's SequentialLR, its metric fed after
+    # every update from the start. Before the milestone the LR is the warmup part's and the
+    # plateau's cuts wait (before: observe() wrote schedule(-1) and raised "step must be >= 0");
+    # from the milestone on, the LR carries every cut. Expected values: the same warmup run with a
+    # constant torch part, and torch's ReduceLROnPlateau fed the same metric.
+    torch = require("torch")
+    from torch.optim.lr_scheduler import LambdaLR, LinearLR, ReduceLROnPlateau, SequentialLR
+
+    from lrplugins.torch import LRScheduler
+
+    metric = [1.0, 1.0, 0.5, 0.6, 0.4, 0.45, 0.3]  # the 2nd is bad: a cut before the milestone
+
+    def run(second):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        seq = SequentialLR(opt, [LinearLR(opt, 0.1, 1.0, total_iters=3), second(opt)], [3])
+        applied = []
+        opt.register_step_pre_hook(lambda o, a, k: applied.append(o.param_groups[0]["lr"]))
+        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(1))
+        for value in metric:
+            model(x).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+            seq.step()
+            if isinstance(seq._schedulers[1], LRScheduler):
+                seq._schedulers[1].observe(value)
+        return applied
+
+    plateau = lrp.Plateau(factor=0.5, patience=0)
+    got = run(lambda opt: LRScheduler(opt, lrp.constant(), plateau=plateau))
+    warmup = run(lambda opt: LambdaLR(opt, lambda step: 1.0))
+    rop_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    rop = ReduceLROnPlateau(rop_opt, factor=0.5, patience=0)
+    scales = [1.0]  # scales[u]: after the metric of updates 0..u-1
+    for value in metric:
+        rop.step(value)
+        scales.append(rop_opt.param_groups[0]["lr"])
+    assert scales[2] < 1.0  # a cut after update 1, before the milestone (update 3)
+    want = warmup[:3] + [0.1 * scales[u] for u in range(3, len(metric))]
+    assert got == pytest.approx(want, rel=1e-12), (got, want)

@@ -58,8 +58,10 @@ class LRScheduler(_TorchLRScheduler):
         schedule: an ``lrplugins`` schedule (multiplier of the base LR) or its config dict. It may
             be unbound (e.g. ``cosine()`` with no ``total_steps``): the groups then keep their base
             LR until :meth:`bind` is called, and :meth:`step` raises
-            :class:`lrplugins.UnboundScheduleError`. The Lightning and Hugging Face adapters bind it
-            from the trainer.
+            :class:`lrplugins.UnboundScheduleError`. Handed to Lightning (from
+            ``configure_optimizers``) or to the Hugging Face ``Trainer``, it must be bound first:
+            they step it but do not bind it (e.g.
+            ``bind(total_steps=self.trainer.estimated_stepping_batches)`` in Lightning).
         plateau: an optional :class:`lrplugins.Plateau` (or its config dict); feed it with
             :meth:`observe`.
         horizon: what :meth:`bind` does once the run has started (or after a resume) when the
@@ -192,7 +194,10 @@ class LRScheduler(_TorchLRScheduler):
     def observe(self, value: Any) -> float:
         """Feed one observation of the monitored metric to the plateau; return the new scale.
 
-        A reduction is written to the groups at once, so the very next update uses it.
+        A reduction is written to the groups at once, so the very next update uses it. As a later
+        part of ``torch.optim.lr_scheduler.SequentialLR``, before its milestone (the LR is another
+        part's), the observation counts and a reduction waits: the first LR this scheduler writes,
+        at the milestone, has it.
         """
         if self._run.plateau is None:
             raise RuntimeError(
@@ -212,7 +217,7 @@ class LRScheduler(_TorchLRScheduler):
         before the schedule is bound (or before :meth:`load_state_dict`), it starts at the first
         update of the run that begins then.
         """
-        self._run.cooldown(steps, shape, final, at=self.last_epoch)
+        self._run.cooldown(steps, shape, final, at=max(self.last_epoch, 0))
 
     # -- torch's scheduler protocol ---------------------------------------------------------------
     def step(
@@ -247,6 +252,8 @@ class LRScheduler(_TorchLRScheduler):
     def _apply(self, step: int | None = None) -> None:
         """Write ``base_lr * schedule(step) * scale`` into every group (default: ``last_epoch``)."""
         t = self.last_epoch if step is None else step
+        if t < 0:  # a later part of SequentialLR before its milestone: the LR is not ours yet
+            return
         groups = self.optimizer.param_groups
         self._check_bound()
         lrs: list[Any] = write_groups(self._run, 0, self._run.now(t), groups)
