@@ -10,10 +10,11 @@ computed from its definition)::
     /tmp/benchvenv/bin/python benchmarks/bench_lr_finder.py --cache cache.json \\
         [--seeds 2] [--json out.json] [--md out.md] [--plot docs/lr_finder.png]
 
-Eight small tasks that train in a few seconds on one CPU thread, each with its real schedule
-(an lrplugins schedule through ``lrplugins.torch.LRScheduler``), split in two halves. The rules
-and the confirmation recipe were chosen on the *tuning* half; the *held-out* half (the four tasks
-of issue 22) is reported apart and played no part in any choice.
+Sixteen small tasks that train in a few seconds on one CPU thread, each with its real schedule
+(an lrplugins schedule through ``lrplugins.torch.LRScheduler``), in four sets of four ("halves").
+The rules and the confirmation recipe were chosen on the *tuning* half; the *held-out* half (the
+four kinds of task of issue 22), the *fresh* half and the *fresh-2* half are reported apart and
+played no part in those choices (fresh-2 tests a rule read off the other twelve).
 
 tuning:
 
