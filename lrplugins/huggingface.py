@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
+import weakref
 from typing import Any
 
 try:
@@ -78,9 +79,10 @@ class _Lambdas(list):  # type: ignore[type-arg]
     its length) first gives a group added since (``add_param_group``) its multiplier and base LR,
     so the scheduler steps and saves also when a group was added after ``optimizer.step()``."""
 
-    def __init__(self, join: Any, items: Any) -> None:
+    def __init__(self, owner: LRSchedulerCallback, items: Any) -> None:
         super().__init__(items)
-        self._join = join
+        self.owner = owner  # the callback whose run these lambdas are
+        self._join = owner._join
 
     def __iter__(self) -> Any:
         self._join()
@@ -103,7 +105,10 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
       ``"reduce_lr_on_plateau"``/``"greedy"``) gets this run as its ``lr_lambdas``, so the Trainer
       steps and checkpoints it and logs ``learning_rate`` = the LR each update used; its
       ``warmup_steps``, ``lr_scheduler_type`` and ``lr_scheduler_kwargs`` are not used (one warning
-      says so; put the warmup in the schedule);
+      says so; put the warmup in the schedule); a scheduler given to the Trainer
+      (``optimizers=(opt, scheduler)``, seen when this callback is in ``Trainer(callbacks=...)``;
+      any that no ``lr_scheduler_type`` builds otherwise) and a second callback of this class are
+      refused at ``on_train_begin``: both would set the LR (pass ``optimizers=(opt, None)``);
     * the run length is ``state.max_steps``;
     * a schedule in tokens (``"Ntok"`` durations, ``total_steps="300Btok"``) runs on the Trainer's
       own ``state.num_input_tokens_seen`` (summed over processes, padding included unless
@@ -173,6 +178,9 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         self._mult: _Multiplier | None = None
         self._begin_step = 0
         self._hook: Any = None  # the raw optimizer's step pre-hook
+        # the schedulers given to a Trainer this callback was passed to (optimizers=(opt, sched)),
+        # seen at on_init_end: the Trainer creates its own only when given none
+        self._given: weakref.WeakSet[Any] = weakref.WeakSet()
         # the tokens clock: the Trainer's num_input_tokens_seen when last read, and the clock
         # value of the update last taken (what its logged values were computed at)
         self._seen = 0
@@ -193,6 +201,22 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         super().cooldown(steps, shape, final)
 
     # -- hooks ----------------------------------------------------------------------------------
+    def on_init_end(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        lr_scheduler: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Note the scheduler the Trainer was given (``optimizers=(opt, scheduler)``), if any: at
+        train begin it is refused, not replaced as the one the Trainer creates."""
+        if lr_scheduler is not None:
+            try:
+                self._given.add(lr_scheduler)
+            except TypeError:  # not weakly referenceable: told apart at train begin by its type
+                pass
+
     def on_train_begin(
         self,
         args: TrainingArguments,
@@ -205,7 +229,14 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         """Bind the schedule, take over the Trainer's scheduler and set the first update's LR."""
         owner = type(self).__name__
         run = self._run
-        sched = _check_scheduler(owner, lr_scheduler)
+        sched = _check_scheduler(owner, lr_scheduler, args, lr_scheduler in self._given)
+        other = getattr(sched.lr_lambdas, "owner", None)
+        if other is not None and other is not self and other._scheduler is sched:
+            raise ValueError(
+                f"{owner}: a second {owner} in this Trainer; both would set the learning rate. "
+                "Keep one (a schedule per parameter group goes in one callback: "
+                "schedule={'head': ..., '*': ...})."
+            )
         _check_clock(owner, run.clock, args)
         _warn_overridden(owner, args)
         run.check_feedable(
@@ -265,7 +296,7 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         records = run.take_groups(0, raw.param_groups, base_lrs=configured, optimizer=raw)
         # the LambdaLR multiplies base_lrs: the engine's bases (timm's lr_scale applied once)
         sched.base_lrs = [r["base"]["lr"] for r in records]
-        lambdas = _Lambdas(self._join, (_Multiplier(run, i) for i in range(len(sched.base_lrs))))
+        lambdas = _Lambdas(self, (_Multiplier(run, i) for i in range(len(sched.base_lrs))))
         self._mult = lambdas[0]
         sched.lr_lambdas = lambdas
         self._scheduler = sched
@@ -476,9 +507,14 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         )
 
 
-def _check_scheduler(owner: str, lr_scheduler: Any) -> LambdaLR:
-    if isinstance(lr_scheduler, LambdaLR):
-        return lr_scheduler
+def _check_scheduler(
+    owner: str, lr_scheduler: Any, args: TrainingArguments, given: bool
+) -> LambdaLR:
+    """The Trainer's own ``LambdaLR``, which the callback takes over; refuse any other scheduler:
+    one the user gave the Trainer (``given``, or not of a kind ``lr_scheduler_type`` builds) would
+    be thrown away, and ``"reduce_lr_on_plateau"`` / ``"greedy"`` build no ``LambdaLR``."""
+    if lr_scheduler is None:
+        raise RuntimeError(f"{owner}: on_train_begin got no lr_scheduler from the Trainer.")
     kind = type(lr_scheduler).__name__
     if type(lr_scheduler).__module__ == "lrplugins.torch":
         raise ValueError(
@@ -486,13 +522,30 @@ def _check_scheduler(owner: str, lr_scheduler: Any) -> LambdaLR:
             "would set the learning rate. Keep one: Trainer(optimizers=(opt, None)) with this "
             "callback, or the scheduler without the callback."
         )
-    if lr_scheduler is None:
-        raise RuntimeError(f"{owner}: on_train_begin got no lr_scheduler from the Trainer.")
+    builder = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+    keep = (
+        "Keep one: Trainer(optimizers=(opt, None)) with this callback (put the warmup and decay "
+        "in its schedule), or the scheduler without the callback."
+    )
+    if given:
+        raise ValueError(
+            f"{owner}: the Trainer was given its own scheduler ({kind}) in "
+            "Trainer(optimizers=(opt, scheduler)), and this callback sets the learning rate too: "
+            f"that scheduler would be thrown away. {keep}"
+        )
+    if not isinstance(lr_scheduler, LambdaLR) and builder not in ("reduce_lr_on_plateau", "greedy"):
+        raise ValueError(
+            f"{owner}: the Trainer's scheduler is a {kind}, which lr_scheduler_type={builder!r} "
+            "does not build: it was passed in Trainer(optimizers=(opt, scheduler)) or made by an "
+            f"overridden create_scheduler(), and this callback sets the learning rate too. {keep}"
+        )
+    if isinstance(lr_scheduler, LambdaLR):
+        return lr_scheduler
     raise ValueError(
         f"{owner}: the Trainer's scheduler is a {kind}, which this callback cannot drive (it takes "
         "over the LambdaLR that every lr_scheduler_type builds except 'reduce_lr_on_plateau' and "
         "'greedy'). Leave lr_scheduler_type at its default and pass plateau=lrplugins.Plateau(...), "
-        f"monitor=... to the callback instead; got lr_scheduler={kind}."
+        f"monitor=... to the callback instead; got lr_scheduler_type={builder!r}."
     )
 
 
@@ -597,7 +650,8 @@ def _warn_overridden(owner: str, args: TrainingArguments) -> None:
     if overridden:
         warnings.warn(
             f"{owner}: the learning rate follows this callback's schedule; the Trainer's "
-            f"{', '.join(overridden)} are not used (put a warmup in the schedule).",
+            f"{', '.join(overridden)} {'is' if len(overridden) == 1 else 'are'} not used (put a "
+            "warmup in the schedule).",
             stacklevel=3,
         )
 
