@@ -106,7 +106,11 @@ def test_a_resume_that_skipped_the_first_validation_says_the_plateau_missed_it(
 
     run(tmp_path / "a")
     # step 8 is written at epoch 0's last batch, before its validation: Lightning skips it
-    with pytest.warns(UserWarning, match=r"never fed.*resumes at epoch 1.*missed one value"):
+    with pytest.warns(
+        UserWarning,
+        match=r"never fed and the run resumes at training batch 8: the checkpoint was written before "
+        r"epoch 0's validation \(after its last batch\).*missed one value",
+    ):
         run(tmp_path / "b", str(tmp_path / "a/step=8.ckpt"))
     with warnings.catch_warnings():  # a mid-epoch checkpoint of the first epoch misses nothing
         warnings.filterwarnings("error", message=".*plateau missed one value")

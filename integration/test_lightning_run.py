@@ -17,6 +17,7 @@ from test_lightning import (
     BATCH,
     STALL,
     CountTaken,
+    N,
     ResumableLoader,
     Tiny,
     assert_close,
@@ -442,23 +443,28 @@ def test_an_interrupted_fit_leaves_the_callback_inert(tmp_path: Path) -> None:
 def to_previous_format(ckpt: Path) -> None:
     """Rewrite the callbacks' states in ``ckpt`` as the previous version wrote them: the epoch the
     plateau was last fed in the adapter's extra ``"fed_epoch"`` (``-1``: never), not in the run
-    state."""
+    state, and no ``"fed_in"`` / ``"metric"`` extras (the current version's ``fed`` counts
+    training batches: a validation at an epoch's end, here after ``8 * (epoch + 1)`` of them)."""
     saved = torch.load(ckpt, weights_only=True)
     for state in saved["callbacks"].values():
         if state.get("format") == "lrplugins.run/1":
-            state["adapter"]["fed_epoch"] = state.pop("fed", -1)
+            fed = state.pop("fed", None)
+            assert state["adapter"].pop("fed_in") == "batches"
+            state["adapter"].pop("metric")
+            state["adapter"]["fed_epoch"] = -1 if fed is None else fed // (N // BATCH) - 1
     torch.save(saved, ckpt)
 
 
 MISSED = (
-    "LRSchedulerCallback(monitor='val_loss'): the plateau was last fed at epoch 0 and the run "
-    "resumes at epoch 2: the checkpoint was written before epoch 1's evaluation, which the "
-    "resumed run does not repeat, so the plateau missed one value and the LR may differ from an "
-    "uninterrupted run's. Save checkpoints after validation "
-    "(ModelCheckpoint(save_on_train_epoch_end=False)) to avoid it."
+    "LRSchedulerCallback(monitor='val_loss'): the plateau was last fed at training batch 8 and "
+    "the run resumes at training batch 16: the checkpoint was written before epoch 1's "
+    "validation (after its last batch), which the resumed run does not repeat, so the plateau "
+    "missed one value and the LR may differ from an uninterrupted run's. Save checkpoints after "
+    "validation (ModelCheckpoint(save_on_train_epoch_end=False)) to avoid it."
 )
 """The one wording of the engine, as ``test_huggingface_edges``'s ``MISSED`` (the adapter's
-facts: epochs, Lightning's setting)."""
+facts: training batches done, since Lightning validates between batches; its setting). A state of
+the previous format, whose ``fed`` is an epoch, is read as fed at that epoch's end."""
 
 
 @pytest.mark.parametrize("fmt", ["current", "previous"])
@@ -482,7 +488,7 @@ def test_a_resume_that_skipped_an_evaluation_says_the_plateau_missed_a_value(
         to_previous_format(tmp_path / "a/step=20.ckpt")
     # step 16 is written at epoch 1's last batch, before its validation: Lightning skips it
     with pytest.warns(
-        UserWarning, match=r"last fed at epoch 0 and the run resumes at epoch 2"
+        UserWarning, match=r"last fed at training batch 8 and the run resumes at training batch 16"
     ) as record:
         run(tmp_path / "b", str(tmp_path / "a/step=16.ckpt"))
     assert [str(w.message) for w in record if "missed" in str(w.message)] == [MISSED]

@@ -203,9 +203,11 @@ class LRSchedulerCallback(RunViews, _Callback):
         self._log_keys: dict[int, list[str]] = {}
         self._loaded: dict[str, Any] | None = None  # adapter extras of a loaded checkpoint
         self._watched: dict[int, tuple[Any, Any]] = {}  # i -> (optimizer, its add_param_group)
-        self._val_metric = False  # a validation logged the monitor in this run
         self._before: Any = None  # the monitored value when the current validation started
         self._validated_epoch = -1
+        # where the monitor comes from: "validation" (a validation logged it, the sanity check
+        # included) or "training" (fed at a training epoch's end); None: not seen yet
+        self._metric_kind: str | None = None
         # samples / tokens clock: counts of the batches since the last update, on this rank
         self._counted = 0
         self._counted_tensors: list[torch.Tensor] = []
@@ -234,6 +236,8 @@ class LRSchedulerCallback(RunViews, _Callback):
         return self._run.state_dict(
             counters=None if counters is None else {str(i): n for i, n in counters.items()},
             step=self._run.step,  # tells a checkpoint of an earlier update from this state
+            fed_in="batches",  # "fed" counts training batches (states without it: epochs)
+            metric=self._metric_kind,
         )
 
     @override
@@ -250,6 +254,11 @@ class LRSchedulerCallback(RunViews, _Callback):
         self._loaded = self._run.load_state_dict(state_dict)
 
     # -- hooks ----------------------------------------------------------------------------------
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Forget where the monitor came from in an earlier fit (the sanity check tells again)."""
+        self._metric_kind = None
+
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Check the setup, begin the run, record base LRs and set the LR of the first update.
@@ -304,16 +313,7 @@ class LRSchedulerCallback(RunViews, _Callback):
                 run.take_groups(i, groups, optimizer=opts[i])
         self._log_keys = {i: self._keys(len(opts), i, len(opts[i].param_groups)) for i in driven}
         self._validated_epoch = -1
-        self._val_metric = False
-        epoch = trainer.current_epoch  # _feed records feeds by epoch: observe(at=epoch)
-        run.check_missed_evaluation(
-            epoch - 1 if _fed_in(trainer, run, epoch - 1) else None,
-            epoch,
-            unit="epoch",
-            evaluation=f"epoch {epoch - 1}'s evaluation",
-            fix="Save checkpoints after validation (ModelCheckpoint(save_on_train_epoch_end=False)) "
-            "to avoid it.",
-        )
+        self._check_missed(trainer, pl_module, loaded)
         self._watch(trainer)
         self._apply_all(trainer)
 
@@ -364,27 +364,37 @@ class LRSchedulerCallback(RunViews, _Callback):
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Feed a monitored metric that this validation logged (averaged over ranks)."""
+        """Feed a monitored metric that this validation logged (averaged over ranks); the sanity
+        check feeds nothing, but a monitor it logged is a validation metric."""
         monitor = self._run.monitor
-        if monitor is None or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+        if monitor is None or trainer.state.fn != TrainerFn.FITTING:
             return
-        self._validated_epoch = trainer.current_epoch
         value = trainer.callback_metrics.get(monitor)
         fresh = value is not None and value is not self._before
-        self._val_metric = self._val_metric or fresh
+        if fresh:
+            self._metric_kind = "validation"
+        if trainer.sanity_checking:
+            return
+        self._validated_epoch = trainer.current_epoch
         self._feed(trainer, value if fresh else None, final=False)
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Feed a training metric (one validation does not log) with this epoch's value."""
-        monitor = self._run.monitor
-        if monitor is None or self._run.fed_at == trainer.current_epoch:
-            return
+        monitor, fed = self._run.monitor, self._run.fed_at
+        progress = _batches(trainer)
+        if monitor is None or (
+            fed is not None and fed > progress.total.processed - progress.current.processed
+        ):
+            return  # fed in this epoch (by a validation)
         value = trainer.callback_metrics.get(monitor)
         if self._validated_epoch != trainer.current_epoch and (
-            self._val_metric or (value is None and _can_validate(trainer, pl_module)[0])
+            self._metric_kind == "validation"
+            or (value is None and _can_validate(trainer, pl_module)[0])
         ):
             return  # a validation metric (a value left from an earlier one), no validation here
+        if value is not None:
+            self._metric_kind = "training"
         self._feed(trainer, value, final=True)
 
     @override
@@ -428,6 +438,60 @@ class LRSchedulerCallback(RunViews, _Callback):
             f"'initial_lr' in configure_optimizers() (optimizer {i})."
         )
 
+    def _check_missed(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loaded: dict[str, Any] | None
+    ) -> None:
+        """On a resume, report the evaluation Lightning skipped (``check_missed_evaluation``).
+
+        Positions are training batches done (``batch_progress.total.processed``): the plateau is
+        fed at that count (:meth:`_feed`). A checkpoint written at a batch's end
+        (``on_train_batch_end``, e.g. ``ModelCheckpoint(every_n_train_steps=...)``), before the
+        validation due after that batch (mid-epoch or at the epoch's end) or before that epoch's
+        end (a training metric): Lightning resumes after it and does not run it. A checkpoint
+        written after the validation (``save_on_train_epoch_end=False``) or at the epoch's end
+        misses nothing. Whether the monitor is a validation metric is where it was seen: the
+        checkpoint's record, else this run's sanity check, else whether the run can validate.
+        """
+        run = self._run
+        if loaded is not None:
+            if loaded.get("metric") in ("validation", "training"):
+                self._metric_kind = self._metric_kind or loaded["metric"]
+            if loaded.get("fed_in") != "batches" and run.fed_at is not None:
+                # a state written before: "fed" is the epoch whose end fed the plateau
+                batches = trainer.num_training_batches
+                run.fed_at = (run.fed_at + 1) * int(batches) if math.isfinite(batches) else None
+        if run.monitor is None:
+            return
+        progress = _batches(trainer)
+        done = progress.total.processed
+        if done == 0 or progress.total.completed != done - 1:
+            return  # not written at a batch's end: nothing was skipped
+        last = bool(progress.is_last_batch)
+        epoch = trainer.current_epoch - 1 if last else trainer.current_epoch
+        in_epoch = progress.current.processed
+        kind = self._metric_kind
+        if kind is None:
+            kind = "validation" if _can_validate(trainer, pl_module)[0] else "training"
+        if kind == "training":
+            due, what = last, f"the end of epoch {epoch} (the training metric's value)"
+        else:
+            due = _validates_after(trainer, epoch, in_epoch, done, last)
+            what = (
+                f"epoch {epoch}'s validation (after its last batch)"
+                if last
+                else f"the validation after batch {in_epoch} of epoch {epoch}"
+            )
+        run.check_missed_evaluation(
+            done if due else None,
+            done,
+            unit="training batch",
+            evaluation=what,
+            fix="Save checkpoints at epochs' ends (ModelCheckpoint's default) to avoid it."
+            if kind == "training"
+            else "Save checkpoints after validation (ModelCheckpoint(save_on_train_epoch_end="
+            "False)) to avoid it.",
+        )
+
     def _feed(self, trainer: pl.Trainer, value: Any, *, final: bool) -> None:
         run = self._run
         strategy = trainer.strategy  # a value that is not one number: raised on every rank
@@ -442,7 +506,7 @@ class LRSchedulerCallback(RunViews, _Callback):
             if final:  # an epoch that should have had it
                 run.metric(trainer.callback_metrics)
             return
-        run.observe(value, at=trainer.current_epoch)
+        run.observe(value, at=_batches(trainer).total.processed)
 
     def _count_batch(self, trainer: pl.Trainer, batch: Any, batch_idx: int) -> None:
         """Add this rank's count of one training batch to those of the update in progress."""
@@ -730,15 +794,30 @@ def _can_validate(trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[b
     return True, ""
 
 
-def _fed_in(trainer: pl.Trainer, run: RunState, epoch: int) -> bool:
-    """Whether the end of ``epoch`` feeds the plateau: always for a training metric; for a
-    validation metric (``val*``), when that epoch validates (``check_val_every_n_epoch``)."""
-    if run.monitor is None or epoch < 0:
-        return False
+def _batches(trainer: pl.Trainer) -> Any:
+    """The training batches' progress (totals over the run, and the current epoch's)."""
+    return trainer.fit_loop.epoch_loop.batch_progress
+
+
+def _validates_after(trainer: pl.Trainer, epoch: int, in_epoch: int, done: int, last: bool) -> bool:
+    """Whether Lightning validates after batch ``in_epoch`` (1-based) of ``epoch``, ``done``
+    batches into the run (``last``: the epoch's last batch); its ``_should_check_val_fx`` rule.
+
+    A time-based ``val_check_interval`` (Lightning >= 2.6) cannot be told from the batches:
+    ``False``, not checked.
+    """
     every = trainer.check_val_every_n_epoch
-    if run.monitor.startswith("val") and every is not None and every > 1:
-        return (epoch + 1) % every == 0
-    return True
+    if not trainer.enable_validation or (every is not None and (epoch + 1) % every != 0):
+        return False
+    if getattr(trainer, "_val_check_time_interval", None) is not None:
+        return False
+    check = trainer.val_check_batch
+    if check is None or check == float("inf"):
+        return last
+    limit = trainer.limit_train_batches
+    if isinstance(limit, int) and trainer.num_training_batches == float("inf"):
+        return in_epoch % limit == 0
+    return (done if every is None else in_epoch) % int(check) == 0
 
 
 def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
