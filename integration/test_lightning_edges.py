@@ -476,3 +476,45 @@ def test_a_foreign_resume_of_several_manual_optimizers_is_refused(tmp_path: Path
             **loaders(),
             ckpt_path=str(tmp_path / "last.ckpt"),
         )
+
+
+# ------------------------------------------------------------------------------------------------
+# Manual optimization, several optimizers, max_steps
+# ------------------------------------------------------------------------------------------------
+
+
+def test_max_steps_with_several_manual_optimizers_needs_each_schedules_total(
+    tmp_path: Path,
+) -> None:
+    """``global_step`` (and so ``max_steps``) counts every optimizer's updates: ``max_steps=16``
+    with two optimizers stepped once per batch is 8 updates each, and an optimizer may step more
+    often. Bound to 16, each cosine would stop halfway: refused, naming what to pass instead."""
+
+    def fit(schedule: lrp.Schedule, **kw: Any) -> Any:
+        model = Tiny(lr=0.1, lr2=0.02, manual=True)
+        cbs = [
+            LRSchedulerCallback(schedule, optimizers=0, name="a"),
+            LRSchedulerCallback(schedule, optimizers=1, name="b"),
+        ]
+        trainer(tmp_path, cbs, **kw).fit(model, **loaders())
+        return [[x[0] for x in opt.trace] for opt in model.trainer.optimizers]
+
+    with pytest.raises(
+        lrp.UnboundScheduleError,
+        match=r"Trainer\(max_steps=16\) counts the updates of all 2 optimizers of this manual "
+        r"optimization \(Lightning's global_step\), so how many of them optimizer 0 takes is not "
+        r"known: pass total_steps= to the schedule of each callback \(e\.g\. max_steps // 2 when "
+        r"every optimizer steps once per batch\), or end the run with max_epochs instead\.",
+    ):
+        fit(lrp.cosine(final=0.0), max_steps=16, max_epochs=-1)
+
+    own = lrp.cosine(total_steps=8, final=0.0)  # each optimizer's own total: to the end
+    first, second = fit(own, max_steps=16, max_epochs=-1)
+    assert_close(first, [0.1 * own(k) for k in range(8)])
+    assert_close(second, [0.02 * own(k) for k in range(8)])
+
+    # a max_steps the epochs reach first (2 epochs of 8 batches, 2 updates each) changes nothing
+    cosine = lrp.cosine(final=0.0)
+    first, second = fit(cosine, max_steps=32, max_epochs=2)
+    assert_close(first, [0.1 * cosine.bind(total_steps=16)(k) for k in range(16)])
+    assert_close(second, [0.02 * cosine.bind(total_steps=16)(k) for k in range(16)])

@@ -289,6 +289,19 @@ class LRSchedulerCallback(RunViews, _Callback):
         total, spe = _run_length(trainer)
         known = math.isfinite(total) and total >= 1  # -1: unsized loader, inf: endless run
         counters = self._counters
+        hint = _hint(total, spe)
+        if counters is not None and _max_steps_binds(trainer, spe):
+            # global_step counts every optimizer's updates: max_steps says nothing of one's own
+            known = False
+            hint = (
+                f"Trainer(max_steps={trainer.max_steps}) counts the updates of all "
+                f"{len(opts)} optimizers of this manual optimization (Lightning's global_step), "
+                "so how many of them optimizer "
+                f"{', '.join(map(str, driven))} takes is not known: pass total_steps= to the "
+                "schedule of each callback (e.g. max_steps // "
+                f"{len(opts)} when every optimizer steps once per batch), or end the run with "
+                "max_epochs instead."
+            )
         step = trainer.global_step if counters is None else max(counters.values())
         try:  # Lightning counts no samples / tokens: a foreign resume on that clock is refused
             decision = run.begin(
@@ -296,7 +309,7 @@ class LRSchedulerCallback(RunViews, _Callback):
                 int(total) if known else None,
                 spe,
                 at=None if counters is None else dict(counters),
-                hint=_hint(total, spe) if run.clock == "steps" else "",  # else the total is its own
+                hint=hint if run.clock == "steps" else "",  # else the total is its own
             )
         except UnknownClockError as exc:
             raise MisconfigurationException(f"{exc} (state key {self.state_key!r})") from None
@@ -818,6 +831,19 @@ def _validates_after(trainer: pl.Trainer, epoch: int, in_epoch: int, done: int, 
     if isinstance(limit, int) and trainer.num_training_batches == float("inf"):
         return in_epoch % limit == 0
     return (done if every is None else in_epoch) % int(check) == 0
+
+
+def _max_steps_binds(trainer: pl.Trainer, spe: int | None) -> bool:
+    """Whether ``max_steps`` may end a manual-optimization run of several optimizers before its
+    epochs do: ``global_step`` counts all the optimizers' updates, so even one update per batch
+    each reaches it ``len(optimizers)`` times sooner than ``estimated_stepping_batches`` assumes."""
+    max_steps = trainer.max_steps
+    if max_steps is None or max_steps < 0:
+        return False
+    epochs = trainer.max_epochs
+    if spe is None or epochs is None or epochs < 0:
+        return True
+    return max_steps < len(trainer.optimizers) * spe * epochs
 
 
 def _indices(owner: str, value: Any) -> tuple[int, ...] | None:
