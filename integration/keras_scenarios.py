@@ -880,6 +880,97 @@ def loss_scale() -> str:
     return "ok"
 
 
+class Bias(keras.callbacks.Callback):
+    """The LR each batch applied to a bias whose gradient is ``G`` (0: the update was skipped)."""
+
+    G = 100.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lrs: list[float] = []
+        self.b0 = 0.0
+
+    def _bias(self) -> float:
+        return float(ops.convert_to_numpy(self.model.layers[-1].bias)[0])
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        self.b0 = self._bias()
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        self.lrs.append((self.b0 - self._bias()) / self.G)
+
+
+def _overflowing_model() -> keras.Model:
+    """Under ``mixed_float16``: a bias-only model whose loss ``G * mean(prediction)`` has the
+    gradient ``G`` on the bias, so the scaled gradient overflows float16 (max 65504) while the
+    loss scale is above 512: the first 6 batches (scale 32768 halved to 1024) are skipped, and
+    ``optimizer.iterations`` counts none of them."""
+
+    def loss(y: Any, p: Any) -> Any:
+        return ops.mean(p) * Bias.G
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss=loss)
+    if type(model.optimizer).__name__ != "LossScaleOptimizer":
+        raise AssertionError(f"mixed_float16 compiled a {type(model.optimizer).__name__}")
+    return model
+
+
+@scenario
+def loss_scale_skips_continue() -> str:
+    """mixed_float16 with 6 overflow-skipped updates: a fit interrupted at the end of epoch 2 and
+    continued by the same callback with fit(initial_epoch=2) applies the uninterrupted run's LRs,
+    without a warning (the optimizer is where that fit left it); the same callback on a fresh
+    optimizer at epoch 2 still warns that its state was not restored."""
+    x, y = np.zeros((64, 2), "float32"), np.zeros((64, 1), "float32")  # 8 batches of 8 per epoch
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+
+        def run(model: keras.Model, cbs: list[Any], **kw: Any) -> list[str]:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.fit(
+                    x, y, batch_size=8, epochs=4, verbose=0, shuffle=False, callbacks=cbs, **kw
+                )
+            return ours(caught)
+
+        full = Bias()
+        model = _overflowing_model()
+        run(model, [LRSchedulerCallback(lrp.linear()), full])
+        skipped = 6
+        if int(ops.convert_to_numpy(model.optimizer.iterations)) != 32 - skipped:
+            raise AssertionError(f"iterations {ops.convert_to_numpy(model.optimizer.iterations)}")
+        # updates 0..25 of a run bound to 4 * 8 = 32 updates; the skipped batches apply nothing
+        want = [0.0] * skipped + [0.1 * (1 - u / 32) for u in range(32 - skipped)]
+        close(full.lrs, want, "uninterrupted run with skipped updates", atol=1e-6)
+
+        model, cb, first, rest = (
+            _overflowing_model(),
+            LRSchedulerCallback(lrp.linear()),
+            Bias(),
+            Bias(),
+        )
+        try:
+            run(model, [cb, StopAfter(2, error=True), first])
+        except KeyboardInterrupt:
+            pass
+        else:
+            raise AssertionError("the interruption did not happen")
+        said = run(model, [cb, rest], initial_epoch=2)
+        close(first.lrs + rest.lrs, full.lrs, "interrupted + fit(initial_epoch=2)", atol=1e-6)
+        if said:
+            raise AssertionError(f"continuing the callback's own fit warned: {said}")
+
+        # the same callback on a fresh optimizer: its state was not restored
+        said = run(_overflowing_model(), [cb, Bias()], initial_epoch=2)
+        if not any("not restored" in m and "update 16" in m for m in said):
+            raise AssertionError(f"no warning about a fresh optimizer: {said}")
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    return "ok"
+
+
 @scenario
 def reuse() -> str:
     """One callback object: a second fit on the same model and a fit on a new model each start a

@@ -38,8 +38,10 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
     Runs: ``fit`` from epoch 0 starts a new run (``u`` from 0 although ``optimizer.iterations`` goes
     on, a fresh plateau, as Keras's ``ReduceLROnPlateau`` resets), also with this callback reused.
     ``fit(initial_epoch=e)`` continues: from the state given to :meth:`load_state_dict` or found
-    in ``backup_dir``, else from this callback's previous ``fit``, else at ``u = e * steps // k``
-    (warning when the optimizer is behind it: its state was not restored). The schedule is bound
+    in ``backup_dir``, else where this callback's previous ``fit`` on this optimizer left the run
+    (when it ended at epoch ``e`` and the optimizer has not moved since: exact, also after updates
+    a loss-scale overflow skipped), else at ``u = e * steps // k`` (warning when the optimizer is
+    behind it: its state was not restored). The schedule is bound
     to ``epochs * steps // k`` updates (``steps`` per epoch, ``k`` the optimizer's
     ``gradient_accumulation_steps``); a continued run with another total is stretched to it
     (``horizon="stretch"``, one warning naming both totals) or bound again (``"rebind"``).
@@ -134,6 +136,9 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         self._offset = self._epochs_done = 0
         self._hyper_opt: Any = None  # the optimizer whose momentum / weight decay this drives
         self._attrs: dict[str, str] = {}  # scheduled hyperparameter -> the optimizer's attribute
+        # where this callback's last fit left the run at its last epoch end: (epochs done, the
+        # optimizer's iterations, the run's next update, the optimizer's LearningRateSchedule)
+        self._left: tuple[int, int, int, LearningRateSchedule] | None = None
 
     @property
     def lr_schedule(self) -> LearningRateSchedule | None:
@@ -283,6 +288,7 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
                 )
         loaded, self._loaded = self._loaded, None
         k = int(opt.gradient_accumulation_steps or 1)
+        left, self._left = self._left, None
         point = resume_point(
             epoch=epoch,
             steps=self.params.get("steps"),
@@ -291,6 +297,9 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
             iterations=int(ops.convert_to_numpy(opt.iterations)),  # real updates
             loaded=loaded,
             previous_offset=lrs.offset,
+            left=None
+            if left is None or left[3] is not lrs
+            else {"epoch": left[0], "iterations": left[1], "step": left[2]},
         )
         if point.warning is not None:
             warnings.warn(f"LRSchedulerCallback: {point.warning}", stacklevel=2)
@@ -330,6 +339,8 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
             run.observe_metrics(metrics)
             self._sync()
         self._epochs_done = epoch + 1
+        if lrs is not None:
+            self._left = (self._epochs_done, run.step + self._offset, run.step, lrs)
         self._boundary = run.step  # until the next epoch begins: cooldowns are recorded at once
         if self.backup_dir is not None:
             self._write_backup()

@@ -45,12 +45,16 @@ def resume_point(
     iterations: int,
     loaded: Mapping[str, int] | None = None,
     previous_offset: int = 0,
+    left: Mapping[str, int] | None = None,
 ) -> ResumePoint:
     """The update a ``fit`` that starts at epoch ``epoch`` resumes its run at.
 
     * a loaded state (``load_state_dict`` or the ``BackupAndRestore`` companion file):
       ``loaded["step"]``, ``loaded["epoch"]`` epochs done;
     * else epoch 0: update 0, a new run;
+    * else where the callback's previous ``fit`` on this optimizer left the run (``left``), when
+      that fit ended at epoch ``e`` and the optimizer has not moved since: ``left["step"]``, exact
+      also when updates were skipped (a mixed-precision loss-scale overflow takes none);
     * else (``fit(initial_epoch=e)``, or ``BackupAndRestore`` with no state of ours):
       ``e * steps // accumulation``, or, when ``steps`` (batches per epoch) is unknown, where the
       optimizer's counter is minus the previous run's ``previous_offset``.
@@ -64,6 +68,9 @@ def resume_point(
         iterations: the optimizer's update counter (``optimizer.iterations``, real updates).
         loaded: ``{"step": update, "epoch": epochs done}`` of a loaded state, or ``None``.
         previous_offset: the ``offset`` of the optimizer's ``LearningRateSchedule``.
+        left: where the callback's previous ``fit`` on this optimizer left the run, ``{"epoch":
+            epochs done, "iterations": the optimizer's counter, "step": the run's next update}``
+            at its last epoch end, or ``None``.
 
     The warning says when the optimizer is behind the update the run resumes at: its state was
     not restored (``load_weights`` restores weights only); the schedule continues at ``update``.
@@ -72,11 +79,17 @@ def resume_point(
     'fit() resumes at update 6 (epoch 1) but '
     >>> resume_point(epoch=0, steps=8, epochs=2, accumulation=2, iterations=40).offset
     40
+    >>> left = {"epoch": 2, "iterations": 10, "step": 10}  # 6 of 16 updates skipped
+    >>> p = resume_point(epoch=2, steps=8, epochs=4, accumulation=1, iterations=10, left=left)
+    >>> p.update, p.offset, p.warning
+    (10, 0, None)
     """
     if loaded is not None:
         update, done = int(loaded["step"]), int(loaded["epoch"])
     elif epoch == 0:
         update, done = 0, 0
+    elif left is not None and left["epoch"] == epoch and left["iterations"] == iterations:
+        update, done = int(left["step"]), epoch
     elif steps:
         update, done = epoch * steps // accumulation, epoch
     else:
