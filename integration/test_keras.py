@@ -9,8 +9,8 @@ LRs recovered from SGD weight changes (with and without gradient accumulation, t
 LossScaleOptimizer), the plateau cut epoch, History's ``learning_rate``, trace counts, save / load
 in a fresh process / continue, BackupAndRestore (a cooldown asked for at an epoch end included),
 DataParallel, a monitor that cannot be fed or is missing (strict and not), a reused callback, a
-new base LR after a fit, a weights-only resume, a runtime cooldown (from a signal handler,
-mid-epoch, pending before a fit) and its resume, a resume with more or fewer epochs (stretch,
+new base LR after a fit, a weights-only resume, a fit continued after mixed-precision loss-scale
+skips, a runtime cooldown (from a signal handler, mid-epoch, pending before a fit) and its resume, a resume with more or fewer epochs (stretch,
 squeeze, rebind), momentum and weight decay, and error messages.
 """
 
