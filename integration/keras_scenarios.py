@@ -939,8 +939,9 @@ def loss_scale_skips_continue() -> str:
         model = _overflowing_model()
         run(model, [LRSchedulerCallback(lrp.linear()), full])
         skipped = 6
-        if int(ops.convert_to_numpy(model.optimizer.iterations)) != 32 - skipped:
-            raise AssertionError(f"iterations {ops.convert_to_numpy(model.optimizer.iterations)}")
+        done = int(ops.convert_to_numpy(model.optimizer.inner_optimizer.iterations))
+        if done != 32 - skipped:  # (the outer optimizer's own count stays 0 on Keras 3.7)
+            raise AssertionError(f"iterations {done}")
         # updates 0..25 of a run bound to 4 * 8 = 32 updates; the skipped batches apply nothing
         want = [0.0] * skipped + [0.1 * (1 - u / 32) for u in range(32 - skipped)]
         close(full.lrs, want, "uninterrupted run with skipped updates", atol=1e-6)

@@ -359,8 +359,11 @@ class LRSchedulerCallback(RunViews, keras.callbacks.Callback):
         self._dirty = True  # RunState.on_change: may run in a signal handler, so no recompiling
 
     def _update(self) -> int:
-        """The index of this run's next update (read in hooks only: jax syncs its state here)."""
-        return int(ops.convert_to_numpy(self.model.optimizer.iterations)) - self._offset
+        """The index of this run's next update (read in hooks only: jax syncs its state here).
+
+        The inner optimizer's count: a mixed-precision ``LossScaleOptimizer``'s own
+        ``iterations`` stays 0 on Keras 3.7 (later versions mirror the inner one)."""
+        return int(ops.convert_to_numpy(_inner(self.model.optimizer).iterations)) - self._offset
 
     def _sync(self) -> None:
         """Record the deferred cooldowns; put the schedule in force into the optimizer."""
