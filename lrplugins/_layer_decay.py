@@ -58,8 +58,8 @@ def layer_decay_groups(
             captured block indices; an entry with suffix ``(99999,)`` joins the previous id;
             names no regex matches are the head, the top id), as timm numbers them (the final
             norm shares the last block's id);
-            ``"beit"``: the BEiT/MAE numbering (``cls_token``, ``pos_embed``, ``patch_embed*`` are
-            0, ``blocks.{k}`` is ``k + 1``, everything else, final norm included, the top);
+            ``"beit"``: the BEiT/MAE numbering (``cls_token``, ``mask_token``, ``pos_embed``,
+            ``patch_embed*`` are 0, ``blocks.{k}`` is ``k + 1``, everything else, final norm included, the top);
             a list of ``(regex, id)``: the first regex that matches the start of a name gives its
             id (a trainable parameter no regex places is refused);
             a callable ``name -> id``.
@@ -208,8 +208,10 @@ def _checked_id(where: str, value: Any) -> int:
 
 
 def _beit_id(name: str, top: int) -> int:
-    """BEiT/MAE's ``get_layer_id_for_vit``: stem 0, ``blocks.k`` k + 1, the rest the top."""
-    if name in ("cls_token", "pos_embed") or name.startswith("patch_embed"):
+    """BEiT's ``get_num_layer_for_vit`` (MAE's ``get_layer_id_for_vit`` is the same without
+    ``mask_token``, which MAE's fine-tuned models do not have): ``cls_token``, ``mask_token``,
+    ``pos_embed`` and ``patch_embed*`` 0, ``blocks.k`` k + 1, the rest the top."""
+    if name in ("cls_token", "mask_token", "pos_embed") or name.startswith("patch_embed"):
         return 0
     m = re.match(r"blocks\.(\d+)\.", name)
     return int(m.group(1)) + 1 if m else top

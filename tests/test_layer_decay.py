@@ -11,7 +11,7 @@ import lrplugins as lrp
 from conftest import require
 
 torch = require("torch")
-from lrplugins.torch import LRScheduler, layer_decay_groups  # noqa: E402
+from lrplugins.torch import LRScheduler, layer_decay_groups
 
 nn = torch.nn
 
@@ -43,10 +43,10 @@ class TinyViT(nn.Module):
         self.head = nn.Linear(dim, 3)
 
     def group_matcher(self, coarse: bool = False) -> dict:  # timm vision_transformer.py
-        return dict(
-            stem=r"^cls_token|pos_embed|patch_embed",
-            blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))],
-        )
+        return {
+            "stem": r"^cls_token|pos_embed|patch_embed",
+            "blocks": [(r"^blocks\.(\d+)", None), (r"^norm", (99999,))],
+        }
 
     def no_weight_decay(self) -> set:
         return {"pos_embed", "cls_token", "dist_token"}
@@ -135,6 +135,47 @@ def test_beit_numbering_puts_the_final_norm_with_the_head():
     assert got["patch_embed.proj.weight"][0] == 0.125
     assert got["blocks.0.attn.weight"][0] == 0.25 and got["blocks.1.mlp.weight"][0] == 0.5
     assert got["norm.weight"][0] == 1.0 and got["head.weight"][0] == 1.0
+
+
+class TinyBEiT(nn.Module):
+    """BEiT's VisionTransformer parameter names (unilm beit/modeling_finetune.py), depth 3:
+    a mask_token beside cls_token and pos_embed."""
+
+    def __init__(self, depth: int = 3, dim: int = 8) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 5, dim))
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, dim, 2, 2)
+        self.blocks = nn.ModuleList(nn.Linear(dim, dim) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 3)
+
+
+def beit_definition(model, layer_decay=0.5):
+    """BEiT's get_num_layer_for_vit (unilm beit/optim_factory.py) written from its definition,
+    with num_max_layer = depth + 2 and scale layer_decay ** (num_max_layer - 1 - layer)."""
+    num_max_layer = len(model.blocks) + 2
+    out = {}
+    for name, _ in model.named_parameters():
+        if name in ("cls_token", "mask_token", "pos_embed") or name.startswith("patch_embed"):
+            layer = 0
+        elif name.startswith("rel_pos_bias"):
+            layer = num_max_layer - 1
+        elif name.startswith("blocks"):
+            layer = int(name.split(".")[1]) + 1
+        else:
+            layer = num_max_layer - 1
+        out[name] = layer_decay ** (num_max_layer - 1 - layer)
+    return out
+
+
+def test_beit_numbering_is_beits_own_rule_mask_token_included():
+    model = TinyBEiT()
+    got = table(model, layer_decay_groups(model, 1.0, 0.5, layers="beit"))
+    assert {n: scale for n, (scale, _) in got.items()} == beit_definition(model)
+    assert got["mask_token"][0] == got["cls_token"][0] == 0.5**4  # layer 0, not the head
 
 
 def test_no_decay_hf_is_transformers_own_rule():
