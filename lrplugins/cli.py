@@ -9,12 +9,15 @@ in ``"Nsp"`` / ``"Ntok"`` (``--total-steps 300Btok``); the axis is labelled with
 
 A SPEC is a JSON/YAML config file (from ``schedule.to_config()``) or an inline expression built from
 catalog calls, literals and ``*`` (parsed safely, never evaluated). Errors are one line on stderr and
-a non-zero exit status: 2 for a malformed command line, 1 for a bad spec or value.
+a non-zero exit status: 2 for a malformed command line, 1 for a bad spec or value. When the reader
+of the output stops early (``lrplugins show ... | head -1``), the command stops quietly with status
+141 (128 + SIGPIPE), as a Unix tool killed by SIGPIPE does, so ``set -o pipefail`` sees the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -390,8 +393,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CLIError, UnboundScheduleError) as exc:
         print(f"lrplugins: error: {exc}", file=sys.stderr)
         return 1
-    print(out)
+    try:
+        print(out)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader has gone (`| head -1`). Point stdout at devnull so the interpreter's final
+        # flush of what is left does not fail again at exit, and stop as SIGPIPE would.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # no file descriptor behind stdout (an embedding, a test)
+            pass
+        return _SIGPIPE_STATUS
     return 0
+
+
+_SIGPIPE_STATUS = 141  # 128 + SIGPIPE (13): what a shell reports for a tool killed by SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

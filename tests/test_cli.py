@@ -192,7 +192,7 @@ def test_plot_writes_a_png_of_the_requested_size(capsys, tmp_path):
 
     require("matplotlib")
     out_png = tmp_path / "lr.png"
-    code, out, err = run(
+    code, _, err = run(
         capsys, "plot", 'cosine(warmup_steps="5%")', 'wsd(decay_steps="20%") * 0.5',
         "--total-steps", "500", "-o", str(out_png), "--size", "6", "3", "--dpi", "50", "--log",
         "--title", "two schedules",
@@ -208,7 +208,7 @@ def test_plot_without_matplotlib_says_what_to_install(tmp_path):
         "from lrplugins.cli import main\n"
         f"sys.exit(main(['plot', 'cosine()', '--total-steps', '9', '-o', {str(tmp_path / 'x.png')!r}]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert (
         proc.stderr.strip()
@@ -219,12 +219,12 @@ def test_plot_without_matplotlib_says_what_to_install(tmp_path):
 def test_console_script_runs_without_traceback():
     ok = subprocess.run(
         [sys.executable, "-m", "lrplugins.cli", "show", "linear(total_steps=4)"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert ok.returncode == 0 and "linear decay" in ok.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "lrplugins.cli", "show", "linear(total_steps=-4)"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
 
@@ -251,14 +251,14 @@ def test_the_readme_commands_run(capsys, tmp_path, monkeypatch):
     require("matplotlib")
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Look before you train: the command line", 1)[1]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
     commands = [ln.split("#")[0] for ln in block.splitlines() if ln.startswith("lrplugins ")]
     assert len(commands) == 3
     monkeypatch.chdir(tmp_path)
     yaml = require("yaml")
     (tmp_path / "schedule.yaml").write_text(yaml.safe_dump(lrp.cosine(total_steps=100).to_config()))
     for command in commands:
-        code, out, err = run(capsys, *shlex.split(command)[1:])
+        code, _, err = run(capsys, *shlex.split(command)[1:])
         assert code == 0, (command, err)
     assert png_size(tmp_path / "lr.png") == (800, 450)
 
@@ -404,3 +404,19 @@ def test_plot_refuses_schedules_on_different_clocks(capsys):
     )
     assert code == 1
     assert "the schedules run on different clocks (samples, steps)" in err
+
+
+def test_show_into_a_reader_that_stops_early_exits_quietly_with_141():
+    """`lrplugins show ... | head -1`: the reader closes the pipe after one line; the CLI stops
+    like a Unix tool killed by SIGPIPE (status 141 = 128 + 13), with nothing on stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lrplugins.cli", "show", "cosine(total_steps=100)", "--width",
+         "50000"],  # about 1.5 MB of chart: far more than a pipe holds
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"cosine(total_steps=100)")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
