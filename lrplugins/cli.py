@@ -61,15 +61,28 @@ def _bound(spec: str, total: Total | None, spe: int | None) -> tuple[Schedule, i
         else:
             flags = "--total-steps" if "total_steps" in needs else "--steps-per-epoch"
         raise CLIError(f"{spec}: missing {needs}; pass {flags}")
-    horizon: Any = total
-    if horizon is None:
-        inner: Any = schedule
-        while horizon is None and inner is not None:  # a cooldown or a scale: its schedule's length
-            horizon, inner = getattr(inner, "total_steps", None), getattr(inner, "schedule", None)
-        if horizon is None or isinstance(horizon, str) and horizon.endswith("ep") and spe is None:
+    length = _length(schedule, spe)
+    if total is None:
+        if length is None:
             unit = _unit(schedule.clock)
             raise CLIError(f"{spec}: pass --total-steps to choose how many {unit} to show")
-    return schedule, _count(horizon, spe)
+        return schedule, length
+    return schedule, _count(total, spe)
+
+
+def _length(schedule: Schedule, spe: int | None) -> int | None:
+    """The bound schedule's own run length on its clock, or ``None`` when it has none (a periodic
+    or ever-decaying shape, a composite): the ``total_steps`` of the schedule or, for a cooldown
+    or a scale, of the schedule inside it; a total in epochs counts with the ``steps_per_epoch``
+    written next to it, else with the command line's."""
+    inner: Any = schedule
+    while inner is not None:
+        total = getattr(inner, "total_steps", None)
+        if total is not None:
+            own_spe = getattr(inner, "steps_per_epoch", None)
+            return _count(total, spe if own_spe is None else own_spe)
+        inner = getattr(inner, "schedule", None)
+    return None
 
 
 def _count(total: Total, spe: int | None) -> int:

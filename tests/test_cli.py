@@ -420,3 +420,16 @@ def test_show_into_a_reader_that_stops_early_exits_quietly_with_141():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert err == ""
+
+
+def test_show_a_schedule_bound_in_epochs_by_its_own_steps_per_epoch(capsys):
+    """A total of "2ep" with the schedule's own steps_per_epoch=10 is 20 steps: shown without
+    --total-steps or --steps-per-epoch."""
+    code, out, err = run(capsys, "show", 'cosine(total_steps="2ep", steps_per_epoch=10)')
+    assert (code, err) == (0, "")
+    assert "steps 0..19 shown" in out and "cosine decay  0..19" in out
+    code, out, err = run(
+        capsys, "show", 'wsd(total_steps="4ep", steps_per_epoch=5).cooldown(at=10, steps=4)'
+    )
+    assert (code, err) == (0, "")
+    assert "steps 0..19 shown" in out and "cooldown  10..13" in out
