@@ -170,15 +170,22 @@ class MetricPolicy:
         return True
 
     def number(self, value: Any) -> float:
-        """``value`` as the one number the plateau takes (a float, a 0-d tensor or array), or a
-        ``TypeError`` naming the monitor. Checks only: adapters call it before a collective."""
-        try:
-            return float(value)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise TypeError(
-                f"{self.owner}(monitor={self.monitor!r}): the monitored value must be a single "
-                f"number, got {value!r} ({exc})"
-            ) from None
+        """``value`` as the one number the plateau takes (a Python or numpy number, a 0-d array,
+        a one-element tensor), or a ``TypeError`` naming the monitor. Strings, bytes and bools
+        (``True``, ``numpy.bool_``, a boolean array or tensor) are not numbers here, although
+        ``float()`` takes them: a logged ``"0.5"`` or a flag fed by mistake is refused, as
+        :meth:`Plateau.update <lrplugins.Plateau.update>` refuses it. Checks only: adapters call
+        it before a collective."""
+        reason = _not_a_number(value)
+        if reason is None:
+            try:
+                return float(value)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                reason = str(exc)
+        raise TypeError(
+            f"{self.owner}(monitor={self.monitor!r}): the monitored value must be a single "
+            f"number, got {value!r} ({reason})"
+        )
 
     def observe_metrics(self, metrics: Mapping[str, Any], *, aliases: tuple[str, ...] = ()) -> bool:
         """:meth:`metric` then :meth:`observe`; False when the metric was skipped."""
@@ -219,3 +226,20 @@ class MetricPolicy:
                 "rank (Lightning: self.log(..., sync_dist=True))."
             )
         return None if count == 0 else total / count
+
+
+def _not_a_number(value: Any) -> str | None:
+    """Why ``value`` is refused although ``float()`` may take it, or ``None``."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return f"a {type(value).__name__} is not a number"
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, bool) or (
+        dtype is not None
+        and (
+            getattr(dtype, "kind", None) == "b"
+            or getattr(dtype, "name", None) == "bool"
+            or str(dtype) == "torch.bool"
+        )
+    ):
+        return "a bool is not a number"
+    return None
