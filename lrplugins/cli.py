@@ -67,7 +67,15 @@ def _bound(spec: str, total: Total | None, spe: int | None) -> tuple[Schedule, i
             unit = _unit(schedule.clock)
             raise CLIError(f"{spec}: pass --total-steps to choose how many {unit} to show")
         return schedule, length
-    return schedule, _count(total, spe)
+    horizon = _count(total, spe)
+    if length is not None and length != horizon:  # bind() keeps the schedule's own total
+        unit = _unit(schedule.clock)
+        print(
+            f"lrplugins: note: {spec} keeps its own run length of {length} {unit}; "
+            f"--total-steps {total} only sets the range shown ({unit} 0..{horizon - 1})",
+            file=sys.stderr,
+        )
+    return schedule, horizon
 
 
 def _length(schedule: Schedule, spe: int | None) -> int | None:
@@ -315,8 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
             "--total-steps",
             type=_total,
             metavar="N",
-            help="run length (binds the schedule; sets the range): optimizer steps, or in the "
-            "schedule's own unit for a samples or tokens schedule (10Msp, 300Btok)",
+            help="run length: binds a schedule written without total_steps, and sets the range "
+            "shown; a schedule with its own total_steps keeps it (N then only sets the range, "
+            "with a note on stderr). In optimizer steps, or in the schedule's own unit for a "
+            "samples or tokens schedule (10Msp, 300Btok)",
         )
         p.add_argument(
             "--steps-per-epoch",

@@ -433,3 +433,19 @@ def test_show_a_schedule_bound_in_epochs_by_its_own_steps_per_epoch(capsys):
     )
     assert (code, err) == (0, "")
     assert "steps 0..19 shown" in out and "cooldown  10..13" in out
+
+
+@pytest.mark.parametrize(("total", "shown"), [("50", "0..49"), ("150", "0..149")])
+def test_show_a_schedule_with_its_own_total_and_another_total_steps_says_so(capsys, total, shown):
+    """--total-steps does not rebind a schedule that has its own total_steps: the schedule is
+    shown as written, over the range the flag asks for, and a note on stderr names both."""
+    code, out, err = run(capsys, "show", "cosine(total_steps=100)", "--total-steps", total)
+    assert code == 0
+    assert f"steps {shown} shown" in out
+    assert "cosine decay  0.." in out and ("hold" in out) == (total == "150")
+    assert err == (
+        "lrplugins: note: cosine(total_steps=100) keeps its own run length of 100 steps; "
+        f"--total-steps {total} only sets the range shown (steps {shown})\n"
+    )
+    code, out, err = run(capsys, "show", "cosine(total_steps=100)", "--total-steps", "100")
+    assert (code, err) == (0, "") and "steps 0..99 shown" in out
