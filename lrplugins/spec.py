@@ -4,8 +4,8 @@
 Inline expressions are parsed with :mod:`ast` and never evaluated: only calls to catalog names,
 the horizon methods ``.cooldown(...)`` and ``.stretch(...)``, keyword and positional literal
 arguments (numbers, strings, booleans, ``None``, lists and tuples of those, nested catalog calls)
-and ``*`` are accepted. Anything else is refused with a message that
-points at the offending part.
+and ``*`` are accepted. Anything else (a keyword given twice included, as Python refuses it) is
+refused with a message that points at the offending part.
 
 >>> from lrplugins.spec import parse_spec
 >>> parse_spec('cosine(total_steps=100, warmup_steps="5%") * 0.5')
@@ -117,6 +117,11 @@ class _Evaluator:
                 k.arg is None for k in node.keywords
             ):
                 raise self.refuse(node, "*args and **kwargs are not allowed")
+            seen: set[str] = set()
+            for k in node.keywords:  # Python's own rule; a dict would keep the last silently
+                if k.arg in seen:
+                    raise self.refuse(k, f"keyword argument repeated: {k.arg}")
+                seen.add(str(k.arg))
             args = [self.visit(a) for a in node.args]
             kwargs = {str(k.arg): self.visit(k.value) for k in node.keywords}
             try:
