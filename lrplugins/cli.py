@@ -62,20 +62,32 @@ def _bound(spec: str, total: Total | None, spe: int | None) -> tuple[Schedule, i
             flags = "--total-steps" if "total_steps" in needs else "--steps-per-epoch"
         raise CLIError(f"{spec}: missing {needs}; pass {flags}")
     length = _length(schedule, spe)
+    unit = _unit(schedule.clock)
     if total is None:
         if length is None:
-            unit = _unit(schedule.clock)
             raise CLIError(f"{spec}: pass --total-steps to choose how many {unit} to show")
-        return schedule, length
-    horizon = _count(total, spe)
+        return schedule, _showable(spec, length, unit)
+    horizon = _showable(spec, _count(total, spe), unit)
     if length is not None and length != horizon:  # bind() keeps the schedule's own total
-        unit = _unit(schedule.clock)
         print(
             f"lrplugins: note: {spec} keeps its own run length of {length} {unit}; "
             f"--total-steps {total} only sets the range shown ({unit} 0..{horizon - 1})",
             file=sys.stderr,
         )
     return schedule, horizon
+
+
+_MAX_HORIZON = 2**53  # beyond, a float64 no longer tells neighbouring steps apart
+
+
+def _showable(spec: str, horizon: int, unit: str) -> int:
+    """``horizon`` if the CLI can show that many clock values, else a one-line refusal."""
+    if horizon > _MAX_HORIZON:
+        raise CLIError(
+            f"{spec}: {horizon} {unit} are more than show and plot can draw (at most "
+            f"{_MAX_HORIZON} (2**53) {unit}, where a float64 still tells neighbouring ones apart)"
+        )
+    return horizon
 
 
 def _length(schedule: Schedule, spe: int | None) -> int | None:

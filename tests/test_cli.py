@@ -449,3 +449,33 @@ def test_show_a_schedule_with_its_own_total_and_another_total_steps_says_so(caps
     )
     code, out, err = run(capsys, "show", "cosine(total_steps=100)", "--total-steps", "100")
     assert (code, err) == (0, "") and "steps 0..99 shown" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["show", "cosine(total_steps=100000000000000000000)"],
+            "cosine(total_steps=100000000000000000000): 100000000000000000000 steps are more than",
+        ),
+        (
+            ["show", "wsd()", "--total-steps", "20000000Ttok"],
+            "wsd(): 20000000000000000000 tokens are more than",
+        ),
+        (["show", "cosine()", "--total-steps", str(2**53 + 1)], f"{2**53 + 1} steps are more"),
+    ],
+)
+def test_a_run_too_long_to_show_is_one_line(capsys, argv, message):
+    """Beyond 2**53 a float64 no longer tells neighbouring steps apart (nor numpy's int64 holds
+    them past 2**63): refused in one line, whether or not ``values()`` copes with such steps."""
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert err.startswith("lrplugins: error: ") and message in err
+    assert "at most 9007199254740992 (2**53)" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_run_of_2_to_the_53_steps_is_shown(capsys):
+    code, out, err = run(capsys, "show", "cosine()", "--total-steps", str(2**53))
+    assert (code, err) == (0, "")
+    assert f"steps 0..{2**53 - 1} shown" in out
