@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from . import _validate as v
@@ -217,8 +217,10 @@ def plot(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         import numpy as np
+        from matplotlib.backend_bases import FigureCanvasBase
     except ImportError:
         raise CLIError("plot needs matplotlib: pip install 'lrplugins[plot]'") from None
+    path, fmt = _image_file(output, FigureCanvasBase.get_supported_filetypes())
     bound = [(_bound(s, total, spe), s) for s in specs]
     clocks = {schedule.clock for (schedule, _), _ in bound}
     if len(clocks) > 1:
@@ -262,12 +264,31 @@ def plot(
         if title:
             fig.suptitle(title)
         fig.tight_layout()
-        fig.savefig(output, dpi=dpi)
+        fig.savefig(path, dpi=dpi, format=fmt)
     except OSError as exc:
-        raise CLIError(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(fig)
-    return f"wrote {output}"
+    return f"wrote {path}"
+
+
+def _image_file(output: str, formats: Collection[str]) -> tuple[str, str]:
+    """``-o OUTPUT``: the file to write and its format, named by its extension; without one, PNG
+    and ``.png`` added to the name. A directory or an extension matplotlib cannot write is
+    refused before anything is drawn."""
+    ext = os.path.splitext(output)[1][1:].lower()
+    path = output if ext else output.rstrip(".") + ".png"
+    for candidate in dict.fromkeys((output, path)):
+        if os.path.isdir(candidate):
+            raise CLIError(
+                f"-o {candidate} is a directory; name the image file, e.g. "
+                f"-o {os.path.join(candidate, 'lr.png')}"
+            )
+    if ext and ext not in formats:
+        raise CLIError(
+            f"-o {output}: cannot write a '.{ext}' image; supported: {', '.join(sorted(formats))}"
+        )
+    return path, ext or "png"
 
 
 _POINTS = 20_000  # a horizon longer than this is drawn from this many points and the phase edges
@@ -369,7 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_plot.add_argument("specs", nargs="+", metavar="SPEC", help="config files or expressions")
     common(p_plot)
-    p_plot.add_argument("-o", "--output", required=True, help="image file to write (e.g. lr.png)")
+    p_plot.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="image file to write; its extension picks the format (png, pdf, svg, ...); "
+        "without one, a PNG, with .png added to the name",
+    )
     p_plot.add_argument("--log", action="store_true", help="logarithmic y axis")
     p_plot.add_argument(
         "--grid",

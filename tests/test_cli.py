@@ -479,3 +479,55 @@ def test_a_run_of_2_to_the_53_steps_is_shown(capsys):
     code, out, err = run(capsys, "show", "cosine()", "--total-steps", str(2**53))
     assert (code, err) == (0, "")
     assert f"steps 0..{2**53 - 1} shown" in out
+
+
+def test_plot_refuses_an_image_format_it_cannot_write(capsys, tmp_path):
+    from conftest import require
+
+    require("matplotlib")
+    out_file = tmp_path / "lr.pdfx"
+    code, out, err = run(capsys, "plot", "cosine()", "--total-steps", "100", "-o", str(out_file))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"lrplugins: error: -o {out_file}: cannot write a '.pdfx' image; ")
+    assert "supported: " in err and all(f" {ext}," in err for ext in ("pdf", "png", "svg"))
+    assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_plot_without_an_extension_writes_a_png_and_names_it(capsys, tmp_path):
+    from conftest import require
+
+    require("matplotlib")
+    code, out, err = run(
+        capsys, "plot", "cosine()", "--total-steps", "100", "-o", str(tmp_path / "lr")
+    )
+    assert (code, err) == (0, "")
+    assert out == f"wrote {tmp_path / 'lr.png'}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["lr.png"]
+    assert png_size(tmp_path / "lr.png") == (800, 450)
+
+
+def test_plot_refuses_a_directory_as_output(capsys, tmp_path):
+    from conftest import require
+
+    require("matplotlib")
+    (tmp_path / "out").mkdir()
+    code, out, err = run(
+        capsys, "plot", "cosine()", "--total-steps", "100", "-o", str(tmp_path / "out")
+    )
+    assert (code, out) == (1, "")
+    assert err == (
+        f"lrplugins: error: -o {tmp_path / 'out'} is a directory; name the image file, "
+        f"e.g. -o {tmp_path / 'out' / 'lr.png'}\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_plot_writes_the_format_its_extension_names(capsys, tmp_path):
+    from conftest import require
+
+    require("matplotlib")
+    out_file = tmp_path / "lr.SVG"
+    code, out, err = run(capsys, "plot", "cosine()", "--total-steps", "100", "-o", str(out_file))
+    assert (code, err) == (0, "") and out == f"wrote {out_file}\n"
+    assert b"<svg" in out_file.read_bytes()[:1000]
