@@ -12,6 +12,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -50,8 +51,8 @@ def plain(value: Any) -> Any:
       ``float(str(x))`` does for numpy's float32 and float16.
     - ``int`` subclasses become ``int``; ``float`` subclasses, ``Fraction`` and ``Decimal`` become
       ``float``; ``str`` subclasses become ``str``.
-    - Lists, tuples, ranges, arrays, generators and other iterables (not strings, bytes or
-      mappings) become tuples of plain values.
+    - Lists, tuples, ranges, arrays, generators and other iterables (not strings, bytes,
+      mappings or sets) become tuples of plain values.
     - Anything else (bools, strings, schedules, callables, ``None``) is returned unchanged, for the
       checks to accept or refuse (bools stay bools, so numeric checks still refuse ``np.True_``).
 
@@ -80,7 +81,7 @@ def plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, (float, Fraction, Decimal)):
         return float(value)
-    if isinstance(value, (bytes, Mapping)):
+    if isinstance(value, (bytes, Mapping, AbstractSet)):  # left for the checks to refuse (no order)
         return value
     if isinstance(value, Iterable):
         return tuple(plain(x) for x in value)
@@ -277,8 +278,9 @@ def boolean(owner: str, name: str, value: Any) -> bool:
 
 
 def listlike(owner: str, name: str, value: Any) -> tuple[Any, ...]:
-    """Return ``value`` (a list, tuple or other non-string iterable) as a tuple, or raise naming ``name``."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    """Return ``value`` (a list, tuple or other ordered iterable) as a tuple, or raise naming
+    ``name``. Strings, mappings (a dict would give its keys) and sets (no order) are refused."""
+    if isinstance(value, (str, bytes, Mapping, AbstractSet)) or not isinstance(value, Iterable):
         raise TypeError(f"{owner}(): {name} must be a list, got {value!r}")
     return tuple(value)
 

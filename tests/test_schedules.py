@@ -362,6 +362,17 @@ BAD = [
     ),
     (lambda: lrp.multistep([10, 10]), ValueError, r"strictly increasing"),
     (lambda: lrp.multistep(10), TypeError, r"milestones must be a list, got 10"),
+    (
+        lambda: lrp.multistep({30: 0.1, 60: 0.1}),
+        TypeError,
+        r"multistep\(\): milestones must be a list, got \{30: 0.1, 60: 0.1\}",
+    ),
+    (lambda: lrp.multistep({30, 60}), TypeError, r"milestones must be a list, got \{\d+, \d+\}"),
+    (
+        lambda: lrp.piecewise({10: 1.0}, [1.0, 0.5]),
+        TypeError,
+        r"piecewise\(\): boundaries must be a list, got \{10: 1.0\}",
+    ),
     (lambda: lrp.multistep([5], gamma=-0.1), ValueError, r"gamma must be >= 0, got -0.1"),
     (
         lambda: lrp.piecewise([10], [1.0]),
@@ -662,11 +673,10 @@ def test_plateau_arguments_are_plain_values():
 
 
 def test_every_registered_kind_is_exported_configurable_and_in_the_spec_catalog():
-    from lrplugins._schedules.base import REGISTRY
-    from lrplugins.spec import CATALOG
-
     from lrplugins import _schedules
     from lrplugins._schedules import base, io
+    from lrplugins._schedules.base import REGISTRY
+    from lrplugins.spec import CATALOG
 
     # the schedule part of lrplugins.__all__ is exactly the registry's names, base and io aside
     names = {n for k in REGISTRY.values() for n in (k.build.__name__, k.cls.__name__)}

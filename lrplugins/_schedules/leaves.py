@@ -422,8 +422,8 @@ class multistep(Schedule):
     Equals torch ``MultiStepLR``.
 
     Args:
-        milestones: strictly increasing steps (ints, ``"N%"``, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``)
-            where the multiplier drops.
+        milestones: a list (or tuple) of strictly increasing steps (ints, ``"N%"``, ``"Nep"``,
+            ``"Nsp"`` or ``"Ntok"``) where the multiplier drops; a dict or a set is refused.
         gamma: factor applied at each milestone, >= 0.
         total_steps: run length, only needed to resolve ``"N%"`` milestones.
         steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` milestones.
