@@ -10,10 +10,10 @@ in ``"Nsp"`` / ``"Ntok"`` (``--total-steps 300Btok``); the axis is labelled with
 A SPEC is a JSON/YAML config file (from ``schedule.to_config()``) or an inline expression built from
 catalog calls, literals and ``*`` (parsed safely, never evaluated). Errors are one line on stderr
 and a non-zero exit status: 2 for a malformed command line, 1 for a bad spec or value. A schedule
-with its own ``total_steps`` keeps it; ``--total-steps`` then only sets the range shown, and a one-
-line note on stderr says so. When the reader of the output stops early (``lrplugins show ... | head
--1``), the command stops quietly with status 141 (128 + SIGPIPE), as a Unix tool killed by SIGPIPE
-does, so ``set -o pipefail`` sees the same.
+with its own ``total_steps`` keeps it; ``--total-steps`` then only sets the range shown, and a
+one-line note on stderr says so. When the reader of the output stops early
+(``lrplugins show ... | head -1``), the command stops quietly with status 141 (128 + SIGPIPE), as a
+Unix tool killed by SIGPIPE does, so ``set -o pipefail`` sees the same.
 """
 
 from __future__ import annotations
