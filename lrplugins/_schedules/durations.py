@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 from .. import _validate as v
@@ -57,6 +58,17 @@ class Ctx:
         if n < lo:
             raise ValueError(f"{self.owner}(): {name} must be at least {lo}, got {value!r} = {n}")
         return n
+
+    def exact(self, value: Duration) -> Fraction:
+        """``value`` on the clock before :meth:`steps` rounds it up (a resolvable duration)."""
+        if isinstance(value, int):
+            return Fraction(value)
+        num, unit = v.split_duration(value)
+        if unit == "%":
+            return num * (self.total or 0) / 100
+        if unit == "ep":
+            return num * (self.spe or 0)
+        return num
 
     def need_total(self) -> int:
         """The run length; recorded as missing (and 1 returned) when there is none."""

@@ -846,6 +846,11 @@ class wsd(Schedule):
             samples (``"Nsp"``) or tokens (``"Ntok"``).
         warmup_steps: warmup length W in the same unit, or ``"N%"`` of N.
         decay_steps: decay length D in the same unit, or ``"N%"`` of N; W + D must be <= N.
+            A share or fraction of an epoch that falls between two steps is rounded up; where W
+            and D rounded up overflow N although their exact lengths fit (``"10%"`` and
+            ``"90%"`` of 1001 steps are 100.1 and 900.9), the decay gives way: D = N - W (900),
+            so shares that sum to at most 100% bind for every N. Where W + D already fit, nothing
+            changes.
         final: multiplier at the end of decay, in [0, 1].
         warmup_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
         decay_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
@@ -885,6 +890,8 @@ class wsd(Schedule):
         w = dur.steps("warmup_steps", self.warmup_steps)
         d = dur.steps("decay_steps", self.decay_steps)
         dur.done()
+        if w + d > n and dur.exact(self.warmup_steps) + dur.exact(self.decay_steps) <= n:
+            d = n - w  # both rounded up overflow while the exact lengths fit: the decay gives way
         if w + d > n:
             raise ValueError(
                 f"{self.kind}(): warmup_steps + decay_steps ({w} + {d}) must be <= total_steps ({n})"
