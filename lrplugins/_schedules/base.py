@@ -282,7 +282,8 @@ class Schedule:
 
         ``steps`` are values of the schedule's clock (:attr:`clock`): update indices, or samples or
         tokens consumed. A numpy array of integers gives a float64 array of the same shape; a
-        ``range`` or list gives a list of floats. Agrees with ``s(step)`` to 1e-12.
+        ``range`` or list gives a list of floats (Python ints beyond int64 included, as
+        ``s(step)`` takes them). Agrees with ``s(step)`` to 1e-12.
 
         >>> import lrplugins as lrp
         >>> lrp.linear(total_steps=4).values(range(6))
@@ -301,7 +302,9 @@ class Schedule:
             raise
         as_list = not isinstance(steps, np.ndarray)
         arr = np.asarray(steps)
-        if arr.dtype.kind not in "iu":
+        if arr.dtype == object and arr.size:  # Python ints beyond int64, as s(step) takes them
+            arr = self._big_steps(arr, np)
+        elif arr.dtype.kind not in "iu":
             if arr.size == 0:
                 arr = arr.astype(np.int64)
             else:
@@ -320,6 +323,19 @@ class Schedule:
                 out[i : i + _CHUNK] = self._formula(flat[i : i + _CHUNK].astype(np.float64), p, xp)
         out = out.reshape(arr.shape)  # type: ignore[assignment]
         return out.tolist() if as_list else out
+
+    def _big_steps(self, arr: Any, np: Any) -> Any:
+        """An object array of Python ints (some beyond int64) as the float64 steps ``s(step)``
+        would use (``float(step)``), checked as :meth:`values` checks integer arrays."""
+        try:
+            ints = [step_index(x) for x in arr.reshape(-1)]
+        except TypeError:
+            raise TypeError(
+                f"{self.kind}().values(): steps must be integers, got dtype {arr.dtype}"
+            ) from None
+        if min(ints) < 0:
+            raise ValueError(f"{self.kind}().values(): steps must be >= 0, got {min(ints)}")
+        return np.array([float(i) for i in ints], dtype=np.float64).reshape(arr.shape)
 
     def evaluate(self, t: Any, ops: Any) -> Any:
         """Evaluate the formula on a float step ``t`` with the array namespace ``ops``.
