@@ -162,6 +162,7 @@ class Schedule:
         for name, value in self._canonical_fields().items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "_clock", self._find_clock())
+        self._epoch_length()  # refuses two epoch lengths in one schedule
         try:
             p = self._resolve()
         except Unbound as exc:
@@ -206,6 +207,28 @@ class Schedule:
                 f"steps_per_epoch={spe!r}"
             )
         return first[1]
+
+    def _epoch_length(self) -> int | None:
+        """The ``steps_per_epoch`` this schedule carries: its own, else the one its nested
+        schedules carry, so that a wrapper's ``"Nep"`` (a cooldown's ``at``, a sequence's
+        boundary) counts the epochs of the schedule it wraps. One schedule has one epoch length:
+        two different ones (the wrapper's and a part's, or two parts') are refused, naming both."""
+        found: list[tuple[str, int]] = []
+        own = getattr(self, "steps_per_epoch", None)
+        if own is not None:
+            found.append(("steps_per_epoch", own))
+        for label, value, _ in self._declarations():
+            if isinstance(value, Schedule):
+                spe = value._epoch_length()
+                if spe is not None:
+                    found.append((f"{label} has steps_per_epoch", spe))
+        for label, spe in found[1:]:
+            if spe != found[0][1]:
+                raise ValueError(
+                    f"{self.kind}(): {found[0][0]}={found[0][1]} but {label}={spe}: one "
+                    "schedule has one epoch length; give steps_per_epoch once (or the same value)"
+                )
+        return found[0][1] if found else None
 
     def _declarations(self) -> Any:
         """``(argument, value, clock)`` of every duration (fields annotated ``Duration``) and every
@@ -449,7 +472,10 @@ class Schedule:
         """Return a copy with ``total_steps`` / ``steps_per_epoch`` filled in where they are unset.
 
         Values the schedule already has are kept, so binding is idempotent and an explicit
-        ``total_steps`` always wins over the trainer's.
+        ``total_steps`` always wins over the trainer's. A ``steps_per_epoch`` that the schedule or
+        any schedule nested in it already has is kept for the whole schedule (a wrapper's
+        ``"Nep"`` counts the wrapped schedule's epochs); the one given fills in only where none
+        has one.
 
         ``total_steps`` is an int number of optimizer updates (what the adapters know), or a
         duration in the schedule's own unit: ``"2ep"``, ``"10Msp"``, ``"300Btok"``. An update count
@@ -490,6 +516,9 @@ class Schedule:
                 )
         if (mine or given or "steps") != "steps":
             steps_per_epoch = None  # no epochs on the samples or tokens clock
+        carried = self._epoch_length()
+        if carried is not None:  # kept, as other values it has: one epoch length throughout
+            steps_per_epoch = carried
         return self._bind(total_steps, steps_per_epoch)
 
     def _bind(self, total: int | str | None, spe: int | None) -> Schedule:

@@ -39,7 +39,8 @@ class sequence(Schedule):
             ``"Nep"``, ``"Nsp"`` (samples) or ``"Ntok"`` (tokens).
         total_steps: run length (int steps, ``"Nep"``, ``"Nsp"`` or ``"Ntok"``), for ``"N%"``
             boundaries and the last part's length.
-        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations here and in the parts.
+        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations here and in the parts;
+            ``None``: the one a part already has (parts with different ones are refused).
 
     >>> import lrplugins as lrp
     >>> s = lrp.sequence([lrp.constant(), lrp.linear()], boundaries=[2], total_steps=6)
@@ -217,10 +218,12 @@ class product(Schedule):
         return {"schedules": tuple(parts)}
 
     def _resolve(self) -> Any:
-        missing = [m for s in self.schedules for m in s.missing]
+        spe = self._epoch_length()  # a factor's epochs are those of a factor that has them
+        parts = self.schedules if spe is None else tuple(s._bind(None, spe) for s in self.schedules)
+        missing = [m for s in parts for m in s.missing]
         if missing:
             raise Unbound(missing)
-        return self.schedules
+        return parts
 
     @staticmethod
     def _formula(t: Any, p: Any, xp: Any) -> Any:
@@ -355,7 +358,8 @@ class Cooldown(Schedule):
         steps: the cooldown's length, in the same unit (``0``: ``final`` from ``at`` on).
         shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
         final: the multiplier reached at ``at + steps`` and held after, finite and >= 0.
-        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
+        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations; ``None``: the
+            wrapped schedule's own, if it has one (a different one is refused).
 
     >>> import lrplugins as lrp
     >>> s = lrp.constant().cooldown(at=2, steps=4, shape="linear")
@@ -385,7 +389,7 @@ class Cooldown(Schedule):
             v.integer(self.kind, "steps_per_epoch", self.steps_per_epoch, lo=1)
 
     def _resolve(self) -> Any:
-        at, steps = _resolve_own(self, ("at", "steps"), self.steps_per_epoch)
+        at, steps = _resolve_own(self, ("at", "steps"), self._epoch_length())
         inner = self.schedule
         # the decay starts from the value in force at `at` (the same float s(at) returns)
         start = inner(at)
@@ -447,7 +451,8 @@ class Stretch(Schedule):
         at: the first step that moves, an int number of optimizer steps or ``"Nep"`` (``"Nsp"`` /
             ``"Ntok"`` on the samples / tokens clock); ``< E``.
         total_steps: where the end lands, in the same unit; ``> at``.
-        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations.
+        steps_per_epoch: optimizer steps per epoch, for ``"Nep"`` durations; ``None``: the
+            wrapped schedule's own, if it has one (a different one is refused).
 
     >>> import lrplugins as lrp
     >>> s = lrp.linear(total_steps=4).stretch(at=2, total_steps=6)
@@ -473,7 +478,7 @@ class Stretch(Schedule):
             v.integer(self.kind, "steps_per_epoch", self.steps_per_epoch, lo=1)
 
     def _resolve(self) -> Any:
-        at, total = _resolve_own(self, ("at", "total_steps"), self.steps_per_epoch)
+        at, total = _resolve_own(self, ("at", "total_steps"), self._epoch_length())
         inner = self.schedule
         phases = inner.phases()
         if not inner._holds_final(inner._p):

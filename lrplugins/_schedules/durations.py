@@ -96,7 +96,7 @@ def check_common(self: Any) -> None:
 
 def ctx(self: Any) -> Ctx:
     """A resolver whose total is this schedule's own ``total_steps`` (resolved if in epochs)."""
-    c = Ctx(self.kind, None, self.steps_per_epoch)
+    c = Ctx(self.kind, None, self._epoch_length())  # a sequence's parts may carry it
     if self.total_steps is not None:
         c.total = c.steps("total_steps", self.total_steps, lo=1)
         if c.missing:
