@@ -88,7 +88,7 @@ def _observation(value: Any) -> float:
     """``value`` as a float: Python and numpy numbers, 0-d tensors; anything else is a TypeError."""
     if value.__class__ is float:
         return value  # type: ignore[no-any-return]
-    if isinstance(value, (str, bytes, bool)) or not hasattr(value, "__float__"):
+    if v.not_a_number(value) is not None or not hasattr(value, "__float__"):
         raise TypeError(f"Plateau.update(): value must be a number, got {value!r}")
     try:
         return float(value)

@@ -293,3 +293,21 @@ def step_index(step: Any) -> int:
         return operator.index(step)
     except TypeError:
         raise TypeError(f"step must be an int, got {step!r}") from None
+
+
+def not_a_number(value: Any) -> str | None:
+    """Why ``value`` is not a metric value although ``float()`` may take it (a string, bytes, a
+    bool: ``True``, ``numpy.bool_``, a boolean array or tensor), or ``None``."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return f"a {type(value).__name__} is not a number"
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, bool) or (
+        dtype is not None
+        and (
+            getattr(dtype, "kind", None) == "b"
+            or getattr(dtype, "name", None) == "bool"
+            or str(dtype) == "torch.bool"
+        )
+    ):
+        return "a bool is not a number"
+    return None

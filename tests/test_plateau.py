@@ -248,6 +248,18 @@ def test_non_numbers_are_refused_naming_the_value(value):
     assert p.state_dict() == lrp.Plateau().state_dict()  # nothing changed
 
 
+@pytest.mark.parametrize("kind", ["numpy bool", "0-d boolean array"])
+def test_numpy_bools_are_refused_as_python_bools_are(kind):
+    # float(numpy.bool_) is 1.0: a flag fed by mistake would count as a metric value of 1
+    np = pytest.importorskip("numpy")
+    value = np.bool_(True) if kind == "numpy bool" else np.array(True)
+    p = lrp.Plateau()
+    with pytest.raises(TypeError) as info:
+        p.update(value)
+    assert str(info.value) == f"Plateau.update(): value must be a number, got {value!r}"
+    assert p.state_dict() == lrp.Plateau().state_dict()  # nothing changed
+
+
 def test_multi_element_tensor_is_refused():
     torch = require("torch")
     with pytest.raises(TypeError, match="single number"):

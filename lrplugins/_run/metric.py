@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._validate import not_a_number
+
 if TYPE_CHECKING:
     from .._plateau import Plateau
 
@@ -176,7 +178,7 @@ class MetricPolicy:
         ``float()`` takes them: a logged ``"0.5"`` or a flag fed by mistake is refused, as
         :meth:`Plateau.update <lrplugins.Plateau.update>` refuses it. Checks only: adapters call
         it before a collective."""
-        reason = _not_a_number(value)
+        reason = not_a_number(value)
         if reason is None:
             try:
                 return float(value)
@@ -226,20 +228,3 @@ class MetricPolicy:
                 "rank (Lightning: self.log(..., sync_dist=True))."
             )
         return None if count == 0 else total / count
-
-
-def _not_a_number(value: Any) -> str | None:
-    """Why ``value`` is refused although ``float()`` may take it, or ``None``."""
-    if isinstance(value, (str, bytes, bytearray, memoryview)):
-        return f"a {type(value).__name__} is not a number"
-    dtype = getattr(value, "dtype", None)
-    if isinstance(value, bool) or (
-        dtype is not None
-        and (
-            getattr(dtype, "kind", None) == "b"
-            or getattr(dtype, "name", None) == "bool"
-            or str(dtype) == "torch.bool"
-        )
-    ):
-        return "a bool is not a number"
-    return None
