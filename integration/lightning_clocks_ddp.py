@@ -12,14 +12,13 @@ Lightning's DDP launcher re-runs this file for rank 1, hence the ``__main__`` gu
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from ddp_exit import write_and_exit
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -82,13 +81,7 @@ def main(out: Path) -> None:
         "base": BASE,
         "epochs": EPOCHS,
     }
-    (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
-    trainer.strategy.barrier()  # both ranks have written their results
-    # gloo's teardown at interpreter exit aborts now and then on this CPU build (see
-    # lightning_ddp_script.py): the results are on disk, so leave without the destructors
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    write_and_exit(trainer, out, result)
 
 
 if __name__ == "__main__":

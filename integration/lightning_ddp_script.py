@@ -19,6 +19,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from ddp_exit import write_and_exit
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -121,14 +122,7 @@ def main(out: Path, mode: str) -> None:
         "total_steps": bound.total_steps if bound is not None else None,
         "steps_per_epoch": bound.steps_per_epoch if bound is not None else None,
     }
-    (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
-    trainer.strategy.barrier()  # both ranks have written their results
-    # Tearing down gloo process groups at interpreter exit aborts now and then on this CPU build
-    # ("terminate called without an active exception", SIGABRT); the results are on disk, so
-    # leave without running the destructors.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    write_and_exit(trainer, out, result)
 
 
 if __name__ == "__main__":
