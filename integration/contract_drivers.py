@@ -3,7 +3,7 @@
 One driver per runtime (the plain torch loop, Lightning, the Hugging Face Trainer), each building
 the same tiny model (two linear layers, ``body`` and ``head``, one parameter group each) and the
 optimizer the scenario names, and recording what each update applied in an optimizer step
-pre-hook. The Keras driver runs in its own process per backend: ``contract_keras.py``. What a
+pre-hook (Lightning: a post-hook, as its training step runs inside ``optimizer.step``). The Keras driver runs in its own process per backend: ``contract_keras.py``. What a
 driver must do is in ``contract_scenarios.py``.
 """
 
@@ -59,7 +59,7 @@ def optimizer(model: Any, groups: tuple[str, ...], kind: str) -> torch.optim.Opt
 
 
 def recorder(current: list[Trace], update: Callable[[], int], kind: str) -> Callable[..., None]:
-    """A step pre-hook recording each group's LR (and momentum, weight decay) at update ``u``."""
+    """A step hook recording each group's LR (and momentum, weight decay) at update ``u``."""
 
     def hook(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         groups = opt.param_groups
@@ -90,6 +90,10 @@ def act(a: Act, adapter: Any, opt: Any, model: Any, trace: Trace) -> None:
     if a.kind == "add_group":
         opt.add_param_group(group(model, "head"))
         return
+    if a.kind == "write_lr":  # outside the adapter, as a user or another scheduler would
+        for g in opt.param_groups:
+            g["lr"] = g["lr"] * a.args[0]
+        return
     try:
         adapter.cooldown(*a.args, **a.kwargs)
     except Exception as exc:  # noqa: BLE001 - compared by the test; training goes on
@@ -105,6 +109,11 @@ def adapter_args(runtime: str, args: Any) -> dict[str, Any]:
         if runtime != "torch":
             out["monitor"] = monitor_name(runtime, monitor)
     return out
+
+
+def rival(opt: torch.optim.Optimizer) -> Any:
+    """torch's own scheduler on the adapter's optimizer (``Scenario.rival``)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 0.5)
 
 
 def data() -> torch.Tensor:
@@ -123,6 +132,7 @@ def run_torch(sc: Scenario, tmp: Path) -> list[Trace]:
     model: Any = None
     opt: Any = None
     sched: Any = None
+    other: Any = None
     for i, leg in enumerate(sc.legs):
         trace = current[0] = Trace()
         traces.append(trace)
@@ -137,6 +147,7 @@ def run_torch(sc: Scenario, tmp: Path) -> list[Trace]:
             if not leg.same:
                 sched = LRScheduler(opt, **adapter_args("torch", leg.args))
                 opt.register_step_pre_hook(recorder(current, lambda: state["u"], sc.optimizer))
+                other = rival(opt) if sc.rival else None
             for a in leg.acts:
                 if a.at == "before":
                     act(a, sched, opt, model, trace)
@@ -156,6 +167,8 @@ def run_torch(sc: Scenario, tmp: Path) -> list[Trace]:
                 model(batch)["loss"].backward()
                 opt.step()
                 sched.step()
+                if other is not None:
+                    other.step()
                 if sc.evaluates_after(u + 1) and leg.args.get("plateau") is not None:
                     sched.observe(sc.metric_at(u + 1))
                 if (u + 1) % PE == 0:
@@ -202,10 +215,12 @@ def run_lightning(sc: Scenario, tmp: Path) -> list[Trace]:
 
         def configure_optimizers(self) -> Any:
             opt = optimizer(self, self.groups, sc.optimizer)
-            opt.register_step_pre_hook(
+            # a post-hook: Lightning runs the training step (and on_before_optimizer_step, where
+            # the callback sets the LR) inside optimizer.step(closure), after the pre-hooks
+            opt.register_step_post_hook(
                 recorder(current, lambda: self.trainer.global_step, sc.optimizer)
             )
-            return opt
+            return {"optimizer": opt, "lr_scheduler": rival(opt)} if sc.rival else opt
 
     class Acts(pl.Callback):
         def __init__(self, leg: Leg, cb: Any, trace: Trace) -> None:
@@ -335,7 +350,7 @@ def run_huggingface(sc: Scenario, tmp: Path) -> list[Trace]:
                 args=args,
                 train_dataset=rows,
                 eval_dataset=rows[:8] if evaluates else None,
-                optimizers=(opt, None),
+                optimizers=(opt, rival(opt) if sc.rival else None),
                 callbacks=[Acts(leg, cb, opt, model, trace), Metric(), cb],
             )
             holder.append(trainer)

@@ -43,8 +43,12 @@ def _value(x: Any) -> float:
     return float(ops.convert_to_numpy(1.0 * x))  # a traced hyperparameter converts via ops
 
 
-def _act(a: cs.Act, cb: Any, trace: cs.Trace) -> None:
+def _act(a: cs.Act, cb: Any, trace: cs.Trace, model: Any = None) -> None:
     try:
+        if a.kind == "write_lr":  # outside the callback: the optimizer's own setter
+            opt = model.optimizer
+            opt.learning_rate = _value(opt.learning_rate) * a.args[0]
+            return
         cb.cooldown(*a.args, **a.kwargs)
     except Exception as exc:  # noqa: BLE001 - compared by the test; training goes on
         trace.caught.append(cs.exception_record(exc))
@@ -61,7 +65,7 @@ class Acts(keras.callbacks.Callback):
         for j, a in enumerate(self.leg.acts):
             if a.at == u and j not in self.done:
                 self.done.add(j)
-                _act(a, self.cb, self.trace)
+                _act(a, self.cb, self.trace, self.model)
 
 
 class Metric(keras.callbacks.Callback):
@@ -117,6 +121,11 @@ class Recorder(keras.callbacks.Callback):
         if self.save is not None:
             self.model.save(self.save / f"e{epoch + 1}.keras")
             self.states[epoch + 1] = json.loads(json.dumps(self.cb.state_dict()))
+
+
+def _half(epoch: int, lr: float) -> float:
+    """Keras's own schedule callback (``Scenario.rival``)."""
+    return 0.5 * lr
 
 
 def _model(sc: cs.Scenario) -> Any:
@@ -181,6 +190,7 @@ def run(sc: cs.Scenario, tmp: Path) -> list[cs.Trace]:
                         Metric(sc),
                         cb,
                         Recorder(sc, trace, save, cb, states),
+                        *([keras.callbacks.LearningRateScheduler(_half)] if sc.rival else []),
                     ],
                 )
                 for a in leg.acts:

@@ -22,8 +22,8 @@ decay 0.01), the named groups at the start, the evaluation cadence (every ``n`` 
 epoch has :data:`PE` updates.
 
 A :class:`Trace` records what the framework APPLIED: the LR (and momentum, weight decay) of each
-parameter group read from the optimizer right before each update (a torch
-``register_step_pre_hook``; Keras: the optimizer's ``learning_rate`` at each batch begin and, with
+parameter group read from the optimizer at each update (a torch ``register_step_pre_hook``;
+Lightning, which runs the training step inside ``optimizer.step(closure)``, a post-hook; Keras: the optimizer's ``learning_rate`` at each batch begin and, with
 plain SGD, the LR recovered from the update's weight change), keyed by the update index; the
 warnings of lrplugins (their message starts with the adapter's class name); the exception that
 ended the leg (type names with their bases, message); and the exceptions the driver caught from
@@ -49,7 +49,8 @@ dropped schedule, plateau, momentum and weight decay; resumes with more or fewer
 training more in memory; a callback reused for a second run; a group that joins late (alone,
 with rebind, with a cooldown); runtime cooldowns (valid, ``0``, a duration string, too long,
 twice, after a plateau cut, next to momentum and weight decay schedules, invalid arguments,
-before the start, before a resume, after the end for a resumed or a new run).
+before the start, before a resume, after the end for a resumed or a new run); an LR written
+outside the adapter mid-run; the runtime's own scheduler beside the adapter.
 
 A fifth adapter
 ---------------
@@ -107,8 +108,10 @@ P = lrp.Plateau(factor=0.5, patience=0)
 # -- the scenario language ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Act:
-    """``kind`` is ``"cooldown"`` (``args`` / ``kwargs`` passed to the adapter's ``cooldown``) or
-    ``"add_group"`` (the group ``"head"`` joins). ``at``: the index of the next update when it
+    """``kind`` is ``"cooldown"`` (``args`` / ``kwargs`` passed to the adapter's ``cooldown``),
+    ``"add_group"`` (the group ``"head"`` joins) or ``"write_lr"`` (every group's LR times
+    ``args[0]``, written the runtime's own way, outside the adapter: ``param_groups`` in the torch
+    runtimes, ``optimizer.learning_rate = ...`` in Keras). ``at``: the index of the next update when it
     happens, ``"before"`` the leg starts (after the adapter is built, before any checkpoint is
     loaded), or ``"after"`` it ended."""
 
@@ -170,6 +173,13 @@ class Scenario:
         default_factory=dict
     )  # family -> "refused: ..." / "n/a: ..."
     refusal: Mapping[str, Refusal] = field(default_factory=dict)  # family -> its refusal
+    # family -> its expectation where it differs from ``expect`` (a refusal caught, not a warning)
+    by_family: Mapping[str, Callable[[Scenario], list[LegExpect]]] = field(default_factory=dict)
+    # the runtime's own LR scheduler beside the adapter: torch's LambdaLR(lambda u: 0.5) on the
+    # same optimizer, stepped after the adapter (torch loop), returned by configure_optimizers()
+    # (Lightning), given as Trainer(optimizers=(opt, scheduler)) (Hugging Face), Keras's
+    # LearningRateScheduler callback in the same fit (Keras)
+    rival: bool = False
 
     def evaluates(self, epoch: int) -> bool:
         """Whether the 0-based ``epoch`` ends with an evaluation."""
@@ -280,6 +290,8 @@ _NO_MONITOR = "n/a: the loop feeds `observe()`"
 _NO_REUSE = "n/a: one scheduler per optimizer"
 _LIGHTNING_KEY = "refused: the monitor is in the checkpoint key"
 _KERAS_DICT = Refusal(("TypeError",), r"must be one schedule here .*got a dict")
+_OUTSIDE = r"the LR of parameter group .* was changed outside .*\(Warned once per run\.\)"
+_KERAS_WRITE = Refusal(("TypeError",), r"learning_rate = .* during fit\(\)")
 _FOREIGN = Refusal(("MisconfigurationException",), r"holds no state of this callback")
 PLATEAU_METRIC = (1.0, 2.0, 2.0, 0.5, 0.5)
 _COOL = (Act("cooldown", 6, (4,), {"shape": "linear"}),)
@@ -317,6 +329,12 @@ def _resume(
         metric=PLATEAU_METRIC,
         **kw,
     )
+
+
+def _halved_at(*updates: int) -> Values:
+    """The schedule's LRs, halved at ``updates`` (written outside the adapter before them)."""
+    f = body(S, 12)
+    return {u: {"lr": [f(u) * (0.5 if u in updates else 1.0)]} for u in range(12)}
 
 
 def _first(sc: Scenario) -> Values:
@@ -898,6 +916,46 @@ SCENARIOS: tuple[Scenario, ...] = (
         ],
         support={"torch": _NO_REUSE},
     ),
+    Scenario(
+        "outside_write",
+        "the LR halved outside the adapter before updates 6 and 9 is replaced by the schedule's "
+        "before the update (the torch loop: after it, at step()), warned once; Keras refuses the "
+        "write",
+        (Leg(3, acts=(Act("write_lr", 6, (0.5,)), Act("write_lr", 9, (0.5,)))),),
+        lambda sc: [LegExpect(lr([body(S, 12)], 0, 12), warns=(_OUTSIDE,))],
+        by_family={
+            "torch": lambda sc: [LegExpect(_halved_at(6, 9), warns=(_OUTSIDE,))],
+            "keras": lambda sc: [
+                LegExpect(lr([body(S, 12)], 0, 12), caught=(_KERAS_WRITE, _KERAS_WRITE))
+            ],
+        },
+    ),
+    Scenario(
+        "rival_scheduler",
+        "the runtime's own LR scheduler beside the adapter: refused where the adapter sees it at "
+        "train start; in the torch loop the scheduler that wrote last sets the LR (torch's "
+        "from update 1 on, as it steps after the adapter), and LRScheduler.step() warns once",
+        (Leg(3),),
+        lambda sc: [
+            LegExpect(
+                {u: {"lr": [body(S, 12)(0) if u == 0 else 0.5 * BASE["body"]]} for u in range(12)},
+                warns=(_OUTSIDE,),
+            )
+        ],
+        rival=True,
+        support={
+            "lightning": "refused: configure_optimizers() also returned a scheduler",
+            "huggingface": "refused: Trainer(optimizers=(opt, scheduler))",
+            "keras": "refused: another callback sets the LR",
+        },
+        refusal={
+            "lightning": Refusal(
+                ("MisconfigurationException",), r"also returned the LR scheduler LambdaLR"
+            ),
+            "huggingface": Refusal(("ValueError",), r"given its own scheduler \(LambdaLR\)"),
+            "keras": Refusal(("ValueError",), r"LearningRateScheduler in the same fit\(\)"),
+        },
+    ),
 )
 
 BY_NAME = {sc.name: sc for sc in SCENARIOS}
@@ -966,7 +1024,7 @@ def check(sc: Scenario, runtime: str, traces: list[Trace]) -> None:
         expects = [LegExpect() for _ in sc.legs[1:]]
         expects.append(LegExpect(raises=sc.refusal[family(runtime)]))
     else:
-        expects = sc.expect(sc)
+        expects = sc.by_family.get(family(runtime), sc.expect)(sc)
     rel = 2e-6 if family(runtime) == "keras" else 1e-9  # Keras computes the LR in float32
     for i, (want, got) in enumerate(zip(expects, traces)):
         where = f"{runtime}/{sc.name}, leg {i}"

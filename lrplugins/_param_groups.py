@@ -24,12 +24,15 @@ def _store(group: dict[str, Any], name: str, value: float) -> None:
 def write(run: RunState, key: int, step: int, groups: list[dict[str, Any]]) -> list[float]:
     """Write the values of update ``step`` into optimizer ``key``'s ``groups``; return the LRs."""
     lrs = run.lrs(key, step, groups)
+    floats = True
     for group, lr in zip(groups, lrs):  # the per-update path: _store inlined
         current = group["lr"]
         if current.__class__ is float or not hasattr(current, "fill_"):
             group["lr"] = lr
         else:
             current.fill_(lr)
+            floats = False
+    run.mark_written(key, lrs if floats else None)
     scheduled = run.scheduled
     if len(scheduled) == 1:
         return lrs

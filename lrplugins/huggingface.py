@@ -109,6 +109,9 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
       (``optimizers=(opt, scheduler)``, seen when this callback is in ``Trainer(callbacks=...)``;
       any that no ``lr_scheduler_type`` builds otherwise) and a second callback of this class are
       refused at ``on_train_begin``: both would set the LR (pass ``optimizers=(opt, None)``);
+      an LR written into the optimizer's groups by anything else during training (another
+      callback, the training step) is replaced by the schedule's before the next update, with a
+      warning once per run;
     * the run length is ``state.max_steps``;
     * a schedule in tokens (``"Ntok"`` durations, ``total_steps="300Btok"``) runs on the Trainer's
       own ``state.num_input_tokens_seen`` (summed over processes, padding included unless
@@ -411,7 +414,13 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
     ) -> None:
         """A group added since the last update (e.g. at ``on_step_begin``) joins now, so that
         every step pre-hook of the optimizer already sees its LR; the pre-hook below catches a
-        group added later still."""
+        group added later still. An LR written since the scheduler set it (another callback, the
+        training step) is replaced by the schedule's now, with a warning once per run."""
+        sched = self._scheduler
+        if sched is not None and self._run.check_outside(
+            0, sched.optimizer.param_groups, state.global_step
+        ):
+            self._apply()
         self._before_update()
 
     def _before_update(self, *hook_args: Any) -> None:
@@ -456,6 +465,9 @@ class LRSchedulerCallback(RunViews, TrainerCallback):
         update, ``get_last_lr()`` returns the LRs of the update just taken (the groups already
         hold the next update's), so the logged ``learning_rate`` is the applied one."""
         sched = self._scheduler
+        if sched is not None:  # the LambdaLR just set the next update's LRs (tensors: not read)
+            lrs = [g["lr"] for g in sched.optimizer.param_groups]
+            self._run.mark_written(0, None if any(hasattr(x, "fill_") for x in lrs) else lrs)
         if _LOGS_AFTER_SCHEDULER_STEP and sched is not None and sched.last_epoch > self._begin_step:
             groups = sched.optimizer.param_groups
             last: list[Any] = self._run.lrs(0, self._last(sched.last_epoch), groups)

@@ -45,7 +45,10 @@ class LRScheduler(_TorchLRScheduler):
     ``step`` is the number of :meth:`step` calls so far, i.e. optimizer updates already taken: call
     ``scheduler.step()`` once after each ``optimizer.step()``. The LR is closed-form, a function of
     the schedule, the step, the base LR and the plateau scale only, so an outside write to
-    ``param_groups`` does not carry forward. Construction already sets ``schedule(0)``, the value
+    ``param_groups`` (another scheduler stepped beside this one, e.g. torch's
+    ``ReduceLROnPlateau``, or the loop) does not carry forward: the update right after it uses it,
+    and the next :meth:`step` puts the schedule's LR back, with a warning once per run (a scheduler
+    you stop stepping, e.g. to hand over to ``SWALR``, writes nothing more). Construction already sets ``schedule(0)``, the value
     the first update uses.
 
     Each group keeps its own base LR (its ``initial_lr``, the ``lr`` it had when the first scheduler
@@ -243,11 +246,20 @@ class LRScheduler(_TorchLRScheduler):
             t = int(epoch)
         else:
             t = self.last_epoch + 1
+            if t > 0:  # an LR written since the last step() (another scheduler, the loop)
+                self._run.check_outside(0, self.optimizer.param_groups, t)
         self._apply(t)  # raises (changing nothing) while the schedule is unbound
         if self._step_count == 1:
             self._check_order()
         self.last_epoch = t
         self._step_count += 1
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        # torch's SequentialLR hands over at a milestone with _update_lr(0) (older torch: step(0)):
+        # through the one writer, so momentum / weight decay schedules apply from there too
+        t = self.last_epoch + 1 if epoch is None else int(epoch)
+        self._apply(t)
+        self.last_epoch = t
 
     def _apply(self, step: int | None = None) -> None:
         """Write ``base_lr * schedule(step) * scale`` into every group (default: ``last_epoch``)."""

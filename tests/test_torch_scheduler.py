@@ -109,9 +109,73 @@ def test_closed_form_ignores_outside_writes():
     sched = LRScheduler(opt, s)
     opt.step()
     opt.param_groups[0]["lr"] = 123.0  # e.g. a user or another scheduler writes
-    sched.step()
+    with pytest.warns(
+        UserWarning, match=r"changed outside LRScheduler \(found 123 where it set 1\)"
+    ):
+        sched.step()
     assert opt.param_groups[0]["lr"] == s(1)
     assert sched.get_lr() == [s(1)]
+    applied = []
+    opt.register_step_pre_hook(lambda o, a, k: applied.append(o.param_groups[0]["lr"]))
+    opt.param_groups[0]["lr"] = 7.0  # after step(), before the update: that update uses it
+    with warnings.catch_warnings():  # warned once per run
+        warnings.simplefilter("error")
+        opt.step()
+        sched.step()
+    assert applied == [7.0]
+    assert opt.param_groups[0]["lr"] == s(2)
+
+
+def test_torch_reduce_lr_on_plateau_beside_it_is_warned_once_and_does_not_last():
+    # The common mix-up: torch's ReduceLROnPlateau stepped next to LRScheduler. Its cut applies to
+    # the one update after it (torch's stepping order), then step() puts the schedule back and
+    # warns, once per run; a second cut warns no more.
+    torch = require("torch")
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from lrplugins.torch import LRScheduler
+
+    s = lrp.cosine(total_steps=6)
+    opt = make_optimizer(torch, (1.0,))
+    applied = record_applied(opt)
+    sched = LRScheduler(opt, s)
+    rop = ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for metric in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):  # worse every time: a cut after each
+            opt.step()
+            sched.step()
+            rop.step(metric)
+    ours = [str(w.message) for w in caught if "changed outside" in str(w.message)]
+    assert len(ours) == 1
+    assert "LRScheduler: the LR of parameter group 0 of optimizer 0 (SGD)" in ours[0]
+    assert "plateau=lrplugins.Plateau" in ours[0]
+    # update u used s(u), halved when the plateau cut right before it (after update 1 on)
+    assert [a[0] for a in applied] == [s(0), s(1), s(2) / 2, s(3) / 2, s(4) / 2, s(5) / 2]
+
+
+def test_a_scheduler_no_longer_stepped_leaves_the_next_one_alone():
+    # torch's SWA recipe: step LRScheduler until swa_start, then SWALR instead. SWALR's LRs are
+    # used as written, and nothing is warned (LRScheduler writes only when stepped).
+    torch = require("torch")
+    from torch.optim.swa_utils import SWALR
+
+    from lrplugins.torch import LRScheduler
+
+    s = lrp.cosine(total_steps=10)
+    opt = make_optimizer(torch, (1.0,))
+    applied = record_applied(opt)
+    sched = LRScheduler(opt, s)
+    swa = SWALR(opt, swa_lr=0.05, anneal_epochs=1)
+    for g in opt.param_groups:  # SWALR's constructor wrote; the run starts on the schedule
+        g["lr"] = s(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for u in range(6):
+            opt.step()
+            (sched if u < 3 else swa).step()
+    assert [a[0] for a in applied][:4] == [s(0), s(1), s(2), s(3)]
+    assert [a[0] for a in applied][4:] == [0.05, 0.05]
 
 
 def test_tensor_learning_rates_are_filled_in_place():

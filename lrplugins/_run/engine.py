@@ -190,6 +190,8 @@ class RunState(Groups, MetricPolicy):
         self._keys_checked = False  # the "key that matches no group" warning, at the first update
         self._optimizers: dict[int, str] = {}  # optimizer key -> its class name, for messages
         self.in_progress = False  # between begin() and end()
+        self._written: dict[int, list[float]] = {}  # optimizer key -> the LRs last written
+        self._warned_outside = False  # check_outside warns once per run
 
     def start_fresh(self) -> None:
         """Forget the runtime state of a previous run (a new ``fit``/``train``, not a resume): its

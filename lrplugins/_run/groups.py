@@ -21,6 +21,8 @@ class Groups:
     _uniform: dict[int, list[float]]
     _keys_checked: bool
     _per_opt: bool
+    _written: dict[int, list[float]]
+    _warned_outside: bool
 
     @property
     def scheduled(self) -> tuple[str, ...]:  # pragma: no cover - RunState's
@@ -245,6 +247,49 @@ class Groups:
             m = self.multiplier(step)
             return [b * m for b in bases]
         return [r["base"]["lr"] * self.group_multiplier(r, step, key) for r in records]
+
+    def mark_written(self, key: int, lrs: list[float] | None) -> None:
+        """Note the LRs just put into optimizer ``key``'s groups, what :meth:`check_outside`
+        compares with (``None``: not to be checked, e.g. tensor LRs)."""
+        if lrs is None:
+            self._written.pop(key, None)
+        else:
+            self._written[key] = lrs
+
+    def check_outside(
+        self, key: int, groups: list[dict[str, Any]], step: int, stacklevel: int = 3
+    ) -> bool:
+        """Whether a group's LR is not the one last written into it (warned once per run).
+
+        Called by an adapter right before update ``step`` is taken or its LRs are set: another
+        scheduler (torch's ``ReduceLROnPlateau`` stepped beside this one, a ``ChainedScheduler``),
+        a callback or the loop itself wrote the LR since, and the adapter puts the schedule's value
+        back, so that change would be lost without a word. Tensor LRs (capturable or compiled
+        optimizers) are not noted, so not read: that would synchronize the device at every update.
+        """
+        written = self._written.get(key)
+        if written is None or written == [g["lr"] for g in groups]:  # the per-update path
+            return False
+        for i, (group, mine) in enumerate(zip(groups, written)):
+            now = group["lr"]
+            if now == mine:
+                continue
+            if not self._warned_outside:
+                self._warned_outside = True
+                records = self.groups.get(key, [])
+                label = (records[i]["name"] if i < len(records) else None) or i
+                self._warn(
+                    f"{self.owner}: the LR of parameter group {label!r} of "
+                    f"{self._optimizer(key)} was changed outside {self.owner} (found {now:.6g} "
+                    f"where it set {mine:.6g}); update {step} and every later one use the "
+                    f"schedule's LR, as {self.owner} sets the LR of every update. Keep one owner "
+                    "of the LR: for a cut when a metric stalls pass plateau=lrplugins.Plateau(...); "
+                    "to end early call cooldown(); remove any other scheduler or callback that "
+                    "sets the LR. (Warned once per run.)",
+                    stacklevel=stacklevel,
+                )
+            return True
+        return False
 
     def group_multiplier(self, record: dict[str, Any], step: int, opt: int = 0) -> float:
         """The LR multiplier of the group ``record`` (an entry of :attr:`groups`) of optimizer

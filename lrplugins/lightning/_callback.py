@@ -65,7 +65,9 @@ class LRSchedulerCallback(RunViews, _Callback):
       ended) starts at the next fit's first update;
     * other owners of the LR are refused at train start (a scheduler from
       ``configure_optimizers()``, ``StochasticWeightAveraging``, ``BackboneFinetuning``);
-      Lightning's range test (``LearningRateFinder``, ``Tuner.lr_find``) runs beside it;
+      Lightning's range test (``LearningRateFinder``, ``Tuner.lr_find``) runs beside it; an LR
+      written into the groups during training (by the module, another callback) is replaced by the
+      schedule's before the update, with a warning once per run;
     * its warnings are ``rank_zero_warn``'s, as Lightning's own: one per run, not one per process;
     * it is a ``pytorch_lightning`` callback too (the package's older name), when installed.
 
@@ -302,6 +304,8 @@ class LRSchedulerCallback(RunViews, _Callback):
         if i not in self._driven:
             return  # an optimizer driven by another callback (see ``optimizers``)
         step = trainer.global_step if self._counters is None else self._counters[i]
+        # an LR written since (by the module, another callback) is replaced, warned once per run
+        self._run.check_outside(i, trainer.optimizers[i].param_groups, step, stacklevel=4)
         lrs = self._apply(trainer.optimizers[i], i, step)
         self._stepped = True
         if self._counters is not None:
