@@ -274,6 +274,18 @@ def plot(
     return f"wrote {path}"
 
 
+def _image_target(output: str) -> str:
+    """``lr-find -o OUTPUT``: the file to write, checked as ``plot -o`` checks it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise CLIError("lr-find -o needs matplotlib: pip install 'lrplugins[plot]'") from None
+    return _image_file(output, FigureCanvasBase.get_supported_filetypes())[0]
+
+
 def _image_file(output: str, formats: Collection[str]) -> tuple[str, str]:
     """``-o OUTPUT``: the file to write and its format, named by its extension; without one, PNG
     and ``.png`` added to the name. A directory or an extension matplotlib cannot write is
@@ -437,8 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "show":
             out = show(args.spec, args.total_steps, args.steps_per_epoch, args.base_lr, args.width)
         elif args.command == "lr-find":
+            output = None if args.output is None else _image_target(args.output)
             try:
-                out = record_report(args.record, args.output)
+                out = record_report(args.record, output)
             except (OSError, ValueError, ImportError) as exc:
                 raise CLIError(str(exc)) from None
         else:

@@ -288,6 +288,34 @@ def test_lr_find_reports_a_saved_record(tmp_path, capsys):
     assert main(["lr-find", str(tmp_path / "missing.json")]) == 1
 
 
+def test_lr_find_output_is_checked_as_plot_output_is(capsys, tmp_path):
+    # A directory or an unknown format is one line, before anything is drawn (a directory used
+    # to exit 0); no extension writes a PNG and names it.
+    from conftest import require
+    from lrplugins.cli import main
+
+    require("matplotlib")
+    finder = lrp.LRFinder(steps=30)
+    finder.begin([0.1])
+    step = 0
+    while finder.record(1.0 / (1.0 + 100 * finder.lr_at(step))):
+        step += 1
+    record = tmp_path / "rec.json"
+    finder.save(record)
+    (tmp_path / "out").mkdir()
+    capsys.readouterr()
+    assert main(["lr-find", str(record), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"lrplugins: error: -o {tmp_path / 'out'} is a directory")
+    assert err.count("\n") == 1
+    assert main(["lr-find", str(record), "-o", str(tmp_path / "lr.pdfx")]) == 1
+    assert "cannot write a '.pdfx' image" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "rec.json"]
+    assert main(["lr-find", str(record), "-o", str(tmp_path / "curve")]) == 0
+    assert capsys.readouterr().out.endswith(f"wrote {tmp_path / 'curve.png'}\n")
+    assert png_size(tmp_path / "curve.png")[0] > 0
+
+
 # --------------------------------------------------------------------------------------------
 # samples and tokens clocks
 # --------------------------------------------------------------------------------------------
