@@ -602,6 +602,28 @@ def test_cooldown_zero_gives_the_final_value_from_the_next_update():
     assert [run.multiplier(u) for u in range(5)] == [1.0, 1.0, 1.0, 0.25, 0.25]
 
 
+def test_a_cooldown_whose_final_is_above_the_lr_in_force_warns_that_it_rises():
+    # Late in a cosine the multiplier is below 0.2: cooldown(final=0.2) would raise the LR, not
+    # decay it. It still does what it was asked (the values), with a warning naming both values.
+    run = run_of(lrp.cosine(final=0.0))
+    run.begin(0, total_steps=20)
+    run.step = 16
+    m = run.multiplier(16)
+    assert m < 0.2
+    with pytest.warns(
+        UserWarning,
+        match=rf"final=0.2 is above the LR multiplier in force at update 16 \({m:.3g}\): the LR rises",
+    ):
+        run.cooldown(4, shape="linear", final=0.2)
+    assert run.multiplier(16) == pytest.approx(m)
+    assert run.multiplier(20) == pytest.approx(0.2)
+    with warnings.catch_warnings():  # at or below the LR in force: a decay, no warning
+        warnings.simplefilter("error")
+        run.step = 18
+        run.cooldown(2, final=run.multiplier(18))
+        run.cooldown(2)
+
+
 def test_cooldown_in_epochs_and_percent_and_a_too_long_one_warns():
     run = run_of(lrp.constant())
     run.begin(0, total_steps=40, steps_per_epoch=4)

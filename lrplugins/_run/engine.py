@@ -632,7 +632,8 @@ class RunState(Groups, MetricPolicy):
                 from the next update), or a duration string: ``"N%"`` of the run's length,
                 ``"Nep"`` epochs. A cooldown longer than what remains of the run warns.
             shape: ``"1-sqrt"``, ``"linear"`` or ``"cosine"``.
-            final: the multiplier reached at the end (finite, >= 0).
+            final: the multiplier reached at the end (finite, >= 0); one above the multiplier in
+                force there raises the LR, with a warning.
             at: the index of the next update (default :attr:`step`), or a dict from optimizer key
                 to its own next update where optimizers count separately: each starts there.
 
@@ -685,11 +686,39 @@ class RunState(Groups, MetricPolicy):
                 "reaches final.",
                 stacklevel=4,
             )
+        rising = self._rising(event)
+        if rising:
+            self._warn(
+                f"{self.owner}.cooldown(): final={event['final']:g} is above the LR multiplier in "
+                f"force at update {first} ({'; '.join(rising)}): the LR rises to final over "
+                f"{event['steps']} updates instead of decaying. For a decay, pass a final below it "
+                "(the default is 0).",
+                stacklevel=4,
+            )
         self.events.append(event)
         self._baked = True
         self._invalidate()
         if notify:  # begin() applies pending ones before the adapter writes the first values
             self._changed()
+
+    def _rising(self, event: dict[str, Any]) -> list[str]:
+        """Where a cooldown would raise the LR: each group (or, with none registered yet, the
+        run) whose LR multiplier at the cooldown's start is below its ``final``."""
+        final = event["final"]
+        if final == 0:
+            return []
+        below = []
+        for opt, records in self.groups.items():
+            at = int(event.get("ats", {}).get(str(opt), event["at"]))
+            for i, record in enumerate(records):
+                m = self.group_multiplier(record, at, opt)
+                if final > m + 1e-12:
+                    below.append(f"group {record['name'] or i}: {m:.3g}")
+        if not self.groups and self.active is not None:
+            m = self.multiplier(event["at"])
+            if final > m + 1e-12:
+                below.append(f"{m:.3g}")
+        return below
 
     def _check_event(self, event: dict[str, Any]) -> None:
         """Build every schedule with ``event`` added; raise (changing nothing) if one refuses."""
