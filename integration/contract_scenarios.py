@@ -739,6 +739,29 @@ SCENARIOS: tuple[Scenario, ...] = (
         ],
     ),
     Scenario(
+        "cooldown_rising",
+        "cooldown(2, final=0.5) at update 10, where the schedule is at 0.42: the LR rises to "
+        "0.5, with a warning",
+        (Leg(3, acts=(Act("cooldown", 10, (2,), {"shape": "linear", "final": 0.5}),)),),
+        lambda sc: [
+            LegExpect(
+                lr(
+                    [
+                        lambda u: (
+                            BASE["body"]
+                            * S.bind(total_steps=12).cooldown(
+                                at=10, steps=2, shape="linear", final=0.5
+                            )(u)
+                        )
+                    ],
+                    0,
+                    12,
+                ),
+                warns=(r"cooldown\(\): final=0.5 is above the LR multiplier in force",),
+            )
+        ],
+    ),
+    Scenario(
         "cooldown_after_plateau_cut",
         "a cooldown after a plateau cut starts from the cut LR; the plateau scales no more",
         (
