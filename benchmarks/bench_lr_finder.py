@@ -908,9 +908,12 @@ def _run(task: Task, seed: int, lr: float, steps: int, opt: str) -> list[float]:
     return [final if ok else math.inf, statistics.fmean(tail) if ok else math.inf]
 
 
-def best_lr(task: Task, seed: int) -> tuple[float, float, dict[float, float]]:
-    """The grid's best peak LR (parabola-refined in log10 LR), its loss, and the grid."""
-    grid = {lr: train(task, seed, lr) for lr in task.grid}
+def best_lr(
+    task: Task, seed: int, steps: int | None = None
+) -> tuple[float, float, dict[float, float]]:
+    """The grid's best peak LR (parabola-refined in log10 LR), its loss, and the grid; ``steps``:
+    of short trials (the schedule compressed to them) instead of full runs."""
+    grid = {lr: train(task, seed, lr, steps=steps) for lr in task.grid}
     lrs = list(grid)
     k = min(range(len(lrs)), key=lambda i: grid[lrs[i]])
     best = lrs[k]
@@ -1115,6 +1118,69 @@ def confirm(
         if a > 0:
             best = 10 ** float(np.clip(-b / (2 * a), x[0], x[2]))
     return best * 10**shift, steps * points
+
+
+# ----------------------------------------------------------------------------------------------
+# Short trainings (--horizons): does the best LR of a compressed run predict the full run's?
+# ----------------------------------------------------------------------------------------------
+
+HORIZONS = (1 / 16, 1 / 8, 1 / 4)
+
+
+def horizons(tasks: list[Task], seeds: list[int]) -> str:
+    """The best peak LR of the task's whole grid trained with its schedule compressed to a
+    fraction ``f`` of the run's updates, against the full runs' best: per task, and as a rule
+    (the best at ``f`` times the tuning half's mean ratio) scored on every half. Each grid at
+    ``f`` costs ``len(grid) * f`` runs: more than issue 22's 1.1 runs from ``f = 1/8`` on, and
+    more points than a search within that budget could train, so its error is what such a search
+    could reach at best, not by chance."""
+    rows = []
+    for task in tasks:
+        for seed in seeds:
+            full = math.log10(best_lr(task, seed)[0])
+            d = {}
+            for f in HORIZONS:
+                steps = max(10, round(f * task.total_steps))
+                d[f] = full - math.log10(best_lr(task, seed, steps)[0])
+            rows.append((task, d))
+    head = " | ".join(f"f = 1/{round(1 / f)}" for f in HORIZONS)
+    lines = [
+        (
+            "log10(full runs' best / best at f), mean over seeds (positive: the full run wants "
+            "a larger LR):"
+        ),
+        "",
+        f"| task | half | {head} | grid cost at each f (runs) |",
+        "| --- | --- |" + " --- |" * len(HORIZONS) + " --- |",
+    ]
+    for task in tasks:
+        ds = [d for t, d in rows if t is task]
+        cells = " | ".join(f"{statistics.fmean(d[f] for d in ds):+.2f}" for f in HORIZONS)
+        cost = ", ".join(f"{len(task.grid) * f:.2g}" for f in HORIZONS)
+        lines.append(f"| {task.name} | {task.half} | {cells} | {cost} |")
+    halves = list(dict.fromkeys(t.half for t, _ in rows))
+    lines += [
+        "",
+        (
+            "The rule `best at f, times the tuning half's mean ratio`, per half: mean / worst "
+            "|log10(lr / best)| over its task-seeds; and the ratio's spread over all task-seeds:"
+        ),
+        "",
+        "| f | shift (tuning) | " + " | ".join(halves) + " | sd over all |",
+        "| --- | --- |" + " --- |" * len(halves) + " --- |",
+    ]
+    for f in HORIZONS:
+        tuning = [d[f] for t, d in rows if t.half == "tuning"]
+        shift = statistics.fmean(tuning) if tuning else 0.0
+        cells = []
+        for half in halves:
+            errs = [abs(d[f] - shift) for t, d in rows if t.half == half]
+            cells.append(f"{statistics.fmean(errs):.2f} / {max(errs):.2f}")
+        spread = statistics.pstdev([d[f] for _, d in rows])
+        lines.append(
+            f"| 1/{round(1 / f)} | {shift:+.2f} | " + " | ".join(cells) + f" | {spread:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1584,10 +1650,20 @@ def plot(results: list[dict[str, Any]], path: str) -> None:
     plt.close(fig)
 
 
+def _cpu() -> str:
+    """The CPU's model name where the system says it (trainings differ across CPUs in their last
+    bits, and chaotic ones by more: see the results file), else the architecture."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{platform.machine()} ({line.split(':', 1)[1].strip()})"
+    return platform.processor() or platform.machine()
+
+
 def machine() -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{_cpu()}, {os.cpu_count()} cores, load average "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the end; "
         f"python {platform.python_version()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread"
@@ -1623,6 +1699,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also print the search of rule variants and confirmation settings on these halves "
         "(default: tuning; about 70 extra short trials per task-seed). On the held-out half it "
         "is hindsight: what the best settings there would have been, not a held-out figure",
+    )
+    p.add_argument(
+        "--horizons",
+        action="store_true",
+        help="also print how the best LR of short trainings (the whole grid, each task's schedule "
+        "compressed to 1/16, 1/8, 1/4 of its updates) compares with the full runs' (about 6 "
+        "runs' worth of extra training per task-seed)",
     )
     p.add_argument(
         "--scale",
@@ -1676,6 +1759,9 @@ def main(argv: list[str] | None = None) -> int:
             else ("Hindsight: the same search on the held-out half (not a held-out figure)")
         )
         parts.append(f"### {title}\n\n" + search(chosen, seeds))
+    if args.horizons:
+        chosen = [make(n, args.scale) for n in args.tasks]
+        parts.append("### Short trainings as a search\n\n" + horizons(chosen, seeds))
     for half in ("fresh-2", "fresh", "held-out", "tuning"):
         if any(r["half"] == half for r in results):
             parts.append(f"### {half} tasks\n\n" + table(results, half))
