@@ -34,6 +34,8 @@ from contract_scenarios import (
 
 
 class Net(torch.nn.Module):
+    main_input_name = "x"  # what the Hugging Face Trainer counts as tokens (numel of a batch)
+
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
@@ -111,6 +113,17 @@ def adapter_args(runtime: str, args: Any) -> dict[str, Any]:
     return out
 
 
+def on_tokens(args: Any) -> bool:
+    """Whether the leg's schedule runs on the tokens clock."""
+    return getattr(args.get("schedule"), "clock", "steps") == "tokens"
+
+
+def tokens(batch: Any) -> int:
+    """Lightning's ``count=``: the tokens of a batch, its numel (as the Hugging Face Trainer
+    counts ``inputs[model.main_input_name]``)."""
+    return int(batch[0].numel())
+
+
 def rival(opt: torch.optim.Optimizer) -> Any:
     """torch's own scheduler on the adapter's optimizer (``Scenario.rival``)."""
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda u: 0.5)
@@ -166,7 +179,10 @@ def run_torch(sc: Scenario, tmp: Path) -> list[Trace]:
                 batch = x[(u % PE) * 8 : (u % PE + 1) * 8]
                 model(batch)["loss"].backward()
                 opt.step()
-                sched.step()
+                if on_tokens(leg.args):
+                    sched.step(tokens=batch.numel())
+                else:
+                    sched.step()
                 if other is not None:
                     other.step()
                 if sc.evaluates_after(u + 1) and leg.args.get("plateau") is not None:
@@ -249,7 +265,10 @@ def run_lightning(sc: Scenario, tmp: Path) -> list[Trace]:
         traces.append(trace)
         with leg_trace(trace):
             if not leg.same:
-                cb = LRSchedulerCallback(**adapter_args("lightning", leg.args))
+                kwargs = adapter_args("lightning", leg.args)
+                if on_tokens(leg.args):
+                    kwargs["count"] = tokens
+                cb = LRSchedulerCallback(**kwargs)
             for a in leg.acts:
                 if a.at == "before":
                     act(a, cb, None, None, trace)
@@ -344,6 +363,7 @@ def run_huggingface(sc: Scenario, tmp: Path) -> list[Trace]:
                 save_strategy="epoch" if i == 0 and sc.needs_checkpoints() else "no",
                 eval_strategy="steps" if evaluates else "no",
                 eval_steps=sc.eval_steps or (sc.eval_every or 1) * PE,
+                include_num_input_tokens_seen=on_tokens(leg.args),
             )
             trainer = Trainer(
                 model=model,

@@ -99,6 +99,9 @@ METRIC_NAMES = {  # the symbolic monitor -> the runtime's logged key
 }
 
 S = lrp.wsd(warmup_steps=2, decay_steps="25%")  # the default schedule (unbound)
+TOKENS = 32  # tokens per update on the tokens clock: the batch's numel (8 rows of 4 inputs)
+# S on the tokens clock, over 3 epochs: T(TOKENS * u) == S.bind(total_steps=12)(u)
+T = lrp.wsd(total_steps=f"{12 * TOKENS}tok", warmup_steps=f"{2 * TOKENS}tok", decay_steps="25%")
 C = lrp.cosine(final=0.1)  # no warmup: a cooldown from update 0 starts from 1.0
 M = lrp.linear(final=0.5)  # momentum multiplier
 W = lrp.cosine(final=0.2)  # weight decay multiplier
@@ -938,6 +941,26 @@ SCENARIOS: tuple[Scenario, ...] = (
             ),
         ],
         support={"torch": _NO_REUSE},
+    ),
+    Scenario(
+        "tokens_clock",
+        f"a schedule in tokens, `{T!r}`, each update consuming {TOKENS} tokens: the LR of "
+        f"update u is the schedule at {TOKENS} u",
+        (Leg(3, {"schedule": T}),),
+        lambda sc: [LegExpect(lr([lambda u: BASE["body"] * T(TOKENS * u)], 0, 12))],
+        support={"keras": "refused: a Keras schedule sees only the update count"},
+        refusal={"keras": Refusal(("ValueError",), r"runs on the tokens clock")},
+    ),
+    Scenario(
+        "tokens_clock_resume",
+        "stop after epoch 1 of 3 on the tokens clock, resume: the clock goes on from the "
+        "checkpoint's count, the same LRs",
+        (Leg(3, {"schedule": T}), Leg(3, {"schedule": T}, resume_at=1)),
+        lambda sc: [
+            LegExpect(lr([lambda u: BASE["body"] * T(TOKENS * u)], 0, 12)),
+            LegExpect(SAME),
+        ],
+        support={"keras": "n/a: the tokens clock is refused (tokens_clock)"},
     ),
     Scenario(
         "outside_write",
