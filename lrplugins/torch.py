@@ -48,8 +48,8 @@ class LRScheduler(_TorchLRScheduler):
     ``param_groups`` (another scheduler stepped beside this one, e.g. torch's
     ``ReduceLROnPlateau``, or the loop) does not carry forward: the update right after it uses it,
     and the next :meth:`step` puts the schedule's LR back, with a warning once per run (a scheduler
-    you stop stepping, e.g. to hand over to ``SWALR``, writes nothing more). Construction already sets ``schedule(0)``, the value
-    the first update uses.
+    you stop stepping, e.g. to hand over to ``SWALR``, writes nothing more). Construction already
+    sets ``schedule(0)``, the value the first update uses.
 
     Each group keeps its own base LR (its ``initial_lr``, the ``lr`` it had when the first scheduler
     was attached), so groups with different LRs follow the same shape. A group added later with
